@@ -1,0 +1,1 @@
+"""Deployment manifests (KubeRay, Serve, ``ray up``, Prometheus, Grafana) and their offline validators."""

@@ -1,0 +1,378 @@
+"""Offline checks of the deployment manifests in cluster/ (no Ray cluster is started: no ray.init)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import pytest
+import yaml
+
+from cluster import manifests
+from cluster.manifests import (
+    GRAFANA_DASHBOARD_PATH,
+    KUBERAY_MANIFESTS,
+    PROMETHEUS_PATH,
+    RAY_UP_PATH,
+    SERVE_CONFIG_PATH,
+    load_yaml,
+    serve_config_from_rayservice,
+    validate_kuberay,
+    validate_ray_up,
+    validate_serve_config,
+)
+
+RAY_SD_FILE = "/tmp/ray/prom_metrics_service_discovery.json"
+
+
+@pytest.fixture(autouse=True)
+def _no_ray_session():
+    """These tests must stay offline: fail loudly if anything here (or an import) starts Ray."""
+    yield
+    import ray
+
+    assert not ray.is_initialized()
+
+
+@pytest.fixture(scope="module")
+def kuberay_docs() -> dict[str, dict]:
+    return {kind: load_yaml(path) for kind, path in KUBERAY_MANIFESTS.items()}
+
+
+@pytest.fixture(scope="module")
+def serve_config() -> dict:
+    return load_yaml(SERVE_CONFIG_PATH)
+
+
+@pytest.fixture(scope="module")
+def ray_up() -> dict:
+    return load_yaml(RAY_UP_PATH)
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict:
+    with open(GRAFANA_DASHBOARD_PATH, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _cluster_spec(doc: dict) -> dict:
+    return doc["spec"] if doc["kind"] == "RayCluster" else doc["spec"]["rayClusterSpec"]
+
+
+def _containers(doc: dict):
+    spec = _cluster_spec(doc)
+    for group in [spec["headGroupSpec"], *spec["workerGroupSpecs"]]:
+        yield from group["template"]["spec"]["containers"]
+
+
+# --------------------------------------------------------------------------------------------- KubeRay
+
+
+@pytest.mark.parametrize(
+    "kind, name",
+    [("RayCluster", "emergence"), ("RayJob", "emergence-coupling-sweep"), ("RayService", "emergence-serve")],
+)
+def test_kuberay_manifest_validates(kuberay_docs, kind, name):
+    doc = kuberay_docs[kind]
+    assert validate_kuberay(copy.deepcopy(doc)) == doc
+    assert doc["apiVersion"] == "ray.io/v1"
+    assert doc["kind"] == kind
+    assert doc["metadata"]["name"] == name
+    spec = _cluster_spec(doc)
+    assert spec["authOptions"] == {"mode": "token"}
+    assert spec["enableInTreeAutoscaling"] is True
+    assert spec["autoscalerOptions"]["version"] == "v2"
+    assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+
+
+@pytest.mark.parametrize("kind", sorted(KUBERAY_MANIFESTS))
+def test_kuberay_images_match_ray_version(kuberay_docs, kind):
+    import ray
+
+    spec = _cluster_spec(kuberay_docs[kind])
+    assert spec["rayVersion"] == ray.__version__ == "2.60.0"
+    images = {c["image"] for c in _containers(kuberay_docs[kind])}
+    assert images, "no containers found"
+    for image in images:
+        assert re.fullmatch(rf"rayproject/ray:{re.escape(spec['rayVersion'])}-py311(-gpu)?", image), image
+
+
+def test_raycluster_shape(kuberay_docs):
+    spec = kuberay_docs["RayCluster"]["spec"]
+    head = spec["headGroupSpec"]
+    assert head["rayStartParams"] == {"num-cpus": "0", "dashboard-host": "0.0.0.0"}
+    (head_container,) = head["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in head_container["ports"]}
+    assert ports == {"gcs-server": 6379, "dashboard": 8265, "client": 10001, "serve": 8000, "metrics": 8080}
+
+    groups = {g["groupName"]: g for g in spec["workerGroupSpecs"]}
+    assert set(groups) == {"cpu-workers", "gpu-workers"}
+    cpu, gpu = groups["cpu-workers"], groups["gpu-workers"]
+    assert (cpu["replicas"], cpu["minReplicas"], cpu["maxReplicas"]) == (1, 0, 8)
+    assert (gpu["replicas"], gpu["minReplicas"], gpu["maxReplicas"]) == (0, 0, 4)
+    cpu_limits = cpu["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert (cpu_limits["cpu"], cpu_limits["memory"]) == ("4", "16Gi")
+    gpu_container = gpu["template"]["spec"]["containers"][0]
+    assert gpu_container["image"].endswith("-gpu")
+    assert gpu_container["resources"]["limits"] == {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": 1}
+    assert gpu["rayStartParams"] == {"num-gpus": "1"}
+
+
+def test_rayjob_shape(kuberay_docs):
+    spec = kuberay_docs["RayJob"]["spec"]
+    assert spec["entrypoint"] == "python -m tune.coupling --quick"
+    assert spec["shutdownAfterJobFinishes"] is True
+    assert spec["ttlSecondsAfterFinished"] == 600
+    runtime_env = yaml.safe_load(spec["runtimeEnvYAML"])
+    assert runtime_env == {"working_dir": "/home/ray/emergence", "env_vars": {"RAY_AUTH_MODE": "token"}}
+    assert "pip" not in runtime_env
+
+
+def _rename(path: list, new_key: str):
+    """A mutation that renames the key at ``path`` (keeping its value): the typo under test."""
+
+    def mutate(doc):
+        parent = doc
+        for part in path[:-1]:
+            parent = parent[part]
+        parent[new_key] = parent.pop(path[-1])
+
+    return mutate
+
+
+def _set(path: list, value):
+    def mutate(doc):
+        parent = doc
+        for part in path[:-1]:
+            parent = parent[part]
+        parent[path[-1]] = value
+
+    return mutate
+
+
+_RJ = ["spec", "rayClusterSpec"]
+TYPOS = [
+    ("RayCluster", _rename(["spec", "workerGroupSpecs"], "workerGroupSpec"), r"spec\.workerGroupSpec: unknown key"),
+    ("RayCluster", _rename(["spec", "headGroupSpec", "rayStartParams"], "rayStartParam"),
+     r"spec\.headGroupSpec\.rayStartParam: unknown key"),
+    ("RayCluster", _rename(["spec", "workerGroupSpecs", 1, "replicas"], "replica"),
+     r"spec\.workerGroupSpecs\[1\]\.replica: unknown key"),
+    ("RayCluster", _rename(["spec", "headGroupSpec", "template", "spec", "containers", 0, "image"], "imgae"),
+     r"spec\.headGroupSpec\.template\.spec\.containers\[0\]\.imgae: unknown key"),
+    ("RayCluster", _rename(["spec", "workerGroupSpecs", 1, "template", "spec", "containers", 0, "resources", "limits"],
+                           "limit"), r"containers\[0\]\.resources\.limit: unknown key"),
+    ("RayCluster", _rename(["spec", "headGroupSpec", "rayStartParams", "num-cpus"], "num_cpus"),
+     r"rayStartParams\.num_cpus: unknown key"),
+    ("RayCluster", _rename(["spec", "autoscalerOptions", "version"], "verison"),
+     r"spec\.autoscalerOptions\.verison: unknown key"),
+    ("RayCluster", _set(["spec", "headGroupSpec", "rayStartParams", "num-cpus"], 0), r"num-cpus: 0 is not of type 'string'"),
+    ("RayCluster", _set(["apiVersion"], "ray.io/v1alpha1"), r"apiVersion: 'ray.io/v1' was expected"),
+    ("RayCluster", _set(["kind"], "Raycluster"), r"kind: 'Raycluster' is not one of"),
+    ("RayJob", _rename(["spec", "entrypoint"], "entryPoint"), r"spec\.entryPoint: unknown key"),
+    ("RayJob", _rename(_RJ + ["workerGroupSpecs", 0, "replicas"], "replica"),
+     r"spec\.rayClusterSpec\.workerGroupSpecs\[0\]\.replica: unknown key"),
+    ("RayJob", _rename(["spec", "shutdownAfterJobFinishes"], "shutdownAfterJobFinish"), r"shutdownAfterJobFinish: unknown"),
+    ("RayJob", _set(["spec", "runtimeEnvYAML"], "- working_dir\n"), r"spec\.runtimeEnvYAML: must be a YAML mapping"),
+    ("RayService", _rename(["spec", "serveConfigV2"], "serveConfig"), r"spec\.serveConfig: unknown key"),
+    ("RayService", _rename(_RJ + ["headGroupSpec", "template", "spec", "containers", 0, "env", 0, "value"], "val"),
+     r"env\[0\]\.val: unknown key"),
+    ("RayService", _set(["spec", "serveConfigV2"], "applications:\n  - name: emergence\n    import_pth: x:y\n"),
+     r"spec\.serveConfigV2: .*unknown key\(s\) \['import_pth'\]"),
+    ("RayCluster", _set(["spec", "workerGroupSpecs", 0, "replicas"], 9), r"minReplicas <= replicas <= maxReplicas"),
+]
+
+
+@pytest.mark.parametrize("kind, mutate, message", TYPOS)
+def test_kuberay_typo_fails(kuberay_docs, kind, mutate, message):
+    original = kuberay_docs[kind]
+    doc = copy.deepcopy(original)
+    mutate(doc)
+    assert doc != original
+    with pytest.raises(ValueError, match=message):
+        validate_kuberay(doc)
+    validate_kuberay(original)  # the deep copy left the fixture intact
+
+
+# ----------------------------------------------------------------------------------------------- Serve
+
+
+def test_serve_config_validates(serve_config):
+    schema = validate_serve_config(serve_config)
+    assert schema.proxy_location.value == "EveryNode"
+    assert (schema.http_options.host, schema.http_options.port) == ("127.0.0.1", 8000)
+    (app,) = schema.applications
+    assert (app.name, app.route_prefix, app.runtime_env) == ("emergence", "/", {})
+    (deployment,) = app.deployments
+    assert deployment.name == "EmergenceAPI"
+    assert deployment.num_replicas == 1
+    assert deployment.max_ongoing_requests == 16
+    assert deployment.ray_actor_options.num_cpus == 0
+
+
+def test_serve_import_path_module_is_serving_app(serve_config):
+    (app,) = serve_config["applications"]
+    module, _, attribute = app["import_path"].partition(":")
+    assert module == "serving.app"
+    assert attribute == "app"
+
+
+def test_rayservice_embeds_the_same_applications(kuberay_docs, serve_config):
+    embedded = serve_config_from_rayservice(kuberay_docs["RayService"])
+    assert embedded["applications"] == serve_config["applications"]
+    validated = validate_serve_config(kuberay_docs["RayService"])
+    assert validated.applications == validate_serve_config(serve_config).applications
+    # Inside a pod the proxy must listen on all interfaces for the serve Service to reach it.
+    assert validated.http_options.host == "0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["applications"][0]["deployments"][0].__setitem__("max_ongoing_request", 8),
+         r"unknown key\(s\) \['max_ongoing_request'\]"),
+        (lambda d: d["applications"][0]["deployments"][0]["ray_actor_options"].__setitem__("num_cpu", 1),
+         r"ray_actor_options: unknown key\(s\) \['num_cpu'\]"),
+        (lambda d: d.__setitem__("proxy_locaton", "HeadOnly"), r"unknown key\(s\) \['proxy_locaton'\]"),
+        (lambda d: d["applications"][0]["deployments"][0]["ray_actor_options"].__setitem__("num_cpus", -1),
+         r"invalid Serve deploy config"),
+        (lambda d: d.pop("applications"), r"invalid Serve deploy config"),
+    ],
+)
+def test_serve_config_errors_fail(serve_config, mutate, message):
+    doc = copy.deepcopy(serve_config)
+    mutate(doc)
+    with pytest.raises(ValueError, match=message):
+        validate_serve_config(doc)
+
+
+# ------------------------------------------------------------------------------------------------ ray up
+
+
+def test_ray_up_passes_rays_validator(ray_up):
+    prepared = validate_ray_up(ray_up)
+    assert prepared["cluster_name"] == "emergence"
+    assert prepared["provider"] == {**prepared["provider"], "type": "aws", "region": "us-west-2"}
+    assert prepared["head_node_type"] == "head"
+    types = prepared["available_node_types"]
+    assert set(types) == {"head", "cpu_worker", "gpu_worker"}
+    assert types["head"]["resources"] == {"CPU": 0}
+    assert types["head"]["max_workers"] == 0  # filled in by prepare_config
+    assert types["head"]["node_config"]["InstanceType"] == "m5.2xlarge"
+    assert types["cpu_worker"]["node_config"]["InstanceType"] == "m5.4xlarge"
+    assert types["gpu_worker"]["node_config"]["InstanceType"] == "g5.xlarge"
+    assert types["gpu_worker"]["resources"]["GPU"] == 1
+    assert sum(t["max_workers"] for n, t in types.items() if n != "head") <= prepared["max_workers"]
+    assert prepared["file_mounts"]["~/emergence"] == "."
+    assert any("~/emergence" in c or "$HOME/emergence" in c for c in prepared["setup_commands"])
+    head_start = " ".join(prepared["head_start_ray_commands"])
+    worker_start = " ".join(prepared["worker_start_ray_commands"])
+    assert "ray start --head" in head_start and "--dashboard-host=0.0.0.0" in head_start
+    assert "--metrics-export-port=8080" in head_start and "--metrics-export-port=8080" in worker_start
+    assert "--address=$RAY_HEAD_IP:6379" in worker_start
+    assert ray_up["docker"]["image"] == "rayproject/ray:2.60.0-py311"
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.__setitem__("max_worker", 3), r"<root>: Additional properties are not allowed \('max_worker'"),
+        (lambda d: d["available_node_types"]["cpu_worker"].__setitem__("min_worker", 1),
+         r"available_node_types\.cpu_worker: Additional properties are not allowed \('min_worker'"),
+        (lambda d: d["docker"].__setitem__("imgae", "x"), r"docker: Additional properties are not allowed"),
+        (lambda d: d["auth"].__setitem__("ssh_usr", "ubuntu"), r"auth: Additional properties are not allowed"),
+        (lambda d: d["available_node_types"]["gpu_worker"]["resources"].__setitem__("GPU", "one"),
+         r"available_node_types\.gpu_worker\.resources\.GPU: 'one' is not of type 'integer'"),
+        (lambda d: d.__setitem__("head_node_type", "ray.head.default"), r"head_node_type. must be one of"),
+        (lambda d: d["available_node_types"]["cpu_worker"].__setitem__("min_workers", 20),
+         r"smaller than the sum of .min_workers."),
+    ],
+)
+def test_ray_up_errors_fail_rays_validator(ray_up, mutate, message):
+    doc = copy.deepcopy(ray_up)
+    mutate(doc)
+    with pytest.raises(ValueError, match=message) as excinfo:
+        validate_ray_up(doc)
+    assert excinfo.value.__cause__ is not None  # Ray's own error, re-raised with the path
+    validate_ray_up(ray_up)
+
+
+def test_ray_up_unknown_key_is_rejected_by_ray_itself(ray_up):
+    """Independent of our wrapper: Ray's validate_config raises jsonschema's error for an unknown key."""
+    import jsonschema
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    doc = copy.deepcopy(ray_up)
+    doc["available_node_types"]["head"]["node_confg"] = doc["available_node_types"]["head"].pop("node_config")
+    with pytest.raises(jsonschema.ValidationError):
+        validate_config(prepare_config(doc))
+
+
+# ------------------------------------------------------------------------------------ Grafana, Prometheus
+
+METRIC_RE = re.compile(r"\bray_(?:emergence|node)_[a-z0-9_]+")
+
+
+def test_grafana_dashboard_shape(dashboard):
+    assert dashboard["schemaVersion"] == 39
+    assert dashboard["uid"] == "emergence"
+    assert dashboard["title"] == "Emergence"
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+
+    panels = dashboard["panels"]
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids)), f"duplicate panel ids: {ids}"
+    for panel in panels:
+        assert panel["type"] == "timeseries", panel["title"]
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        assert panel["targets"], panel["title"]
+        ref_ids = [t["refId"] for t in panel["targets"]]
+        assert len(ref_ids) == len(set(ref_ids)), panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}"
+            assert METRIC_RE.search(target["expr"]), (panel["title"], target["expr"])
+
+
+def test_grafana_dashboard_covers_every_metric(dashboard):
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in METRIC_RE.findall(e)}
+    assert {
+        "ray_emergence_requests_total",
+        "ray_emergence_request_latency_seconds_bucket",
+        "ray_emergence_relax_steps_bucket",
+        "ray_emergence_relax_final_energy",
+        "ray_emergence_relax_seconds_bucket",
+        "ray_node_cpu_utilization",
+        "ray_node_mem_used",
+    } <= used
+    # Quantiles must come from the histogram buckets, at p50 and p95.
+    for hist in ("request_latency_seconds", "relax_seconds", "relax_steps"):
+        quantiles = {
+            q for e in exprs if f"ray_emergence_{hist}_bucket" in e
+            for q in re.findall(r"histogram_quantile\((0\.\d+),", e)
+        }
+        assert quantiles == {"0.5", "0.95"}, hist
+    # A counter is only meaningful through rate().
+    assert all("rate(ray_emergence_requests_total" in e for e in exprs if "ray_emergence_requests_total" in e)
+
+
+def test_prometheus_config_uses_ray_service_discovery():
+    config = load_yaml(PROMETHEUS_PATH)
+    assert config["global"]["scrape_interval"] == "10s"
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert len(jobs) == len(config["scrape_configs"]), "duplicate job_name"
+    assert jobs["ray"]["file_sd_configs"] == [{"files": [RAY_SD_FILE]}]
+    static_targets = [t for job in jobs.values() for sc in job.get("static_configs", []) for t in sc["targets"]]
+    assert "127.0.0.1:8080" in static_targets
+    with open(PROMETHEUS_PATH, encoding="utf-8") as f:
+        assert "make run" in f.read()  # the static target documents where port 8080 comes from
+
+
+def test_manifests_module_paths_exist():
+    for path in [
+        manifests.KUBERAY_SCHEMA_PATH, SERVE_CONFIG_PATH, RAY_UP_PATH, PROMETHEUS_PATH, GRAFANA_DASHBOARD_PATH,
+        *KUBERAY_MANIFESTS.values(),
+    ]:
+        assert path.is_file(), path
