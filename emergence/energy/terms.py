@@ -71,8 +71,10 @@ class LandauTerm:
         # Skip work the common case doesn't need (c = 0, h = 0): this is on the hot path.
         self._has_center = bool(np.any(self.center != 0.0))
         self._has_field = bool(np.any(self.h != 0.0))
+        self._two_a = 2.0 * self.a
         self._u = np.empty(n)
         self._tmp = np.empty(n)
+        self._tmp2 = np.empty(n)
 
     def _shifted(self, eta: np.ndarray) -> np.ndarray:
         if self._has_center:
@@ -83,24 +85,28 @@ class LandauTerm:
     def energy(self, eta: np.ndarray) -> float:
         u = self._shifted(eta)
         u2 = np.multiply(u, u, out=self._tmp)
-        # a u^2 + b u^4 = u^2 (a + b u^2)
-        e = float(np.dot(u2, self.a + self.b * u2))
+        # a u^2 + b u^4 = u^2 . (a + b u^2)
+        inner = np.multiply(self.b, u2, out=self._tmp2)
+        inner += self.a
+        e = float(np.dot(u2, inner))
         if self._has_field:
             e += float(np.dot(self.h, eta))
         return e
 
     def add_energy_grad(self, eta: np.ndarray, grad: np.ndarray, scale: float) -> float:
+        # Preallocated buffers: this runs twice per relaxation step over all n modules.
         u = self._shifted(eta)
         u2 = np.multiply(u, u, out=self._tmp)
-        bu2 = self.b * u2
-        e = float(np.dot(u2, self.a + bu2))
-        # d/du = 2 a u + 4 b u^3 = u (2a + 4 b u^2)
-        bu2 *= 4.0
-        bu2 += 2.0 * self.a
-        bu2 *= u
+        inner = np.multiply(self.b, u2, out=self._tmp2)
+        inner += self.a  # a + b u^2
+        e = float(np.dot(u2, inner))
+        # d/du (a u^2 + b u^4) = u (2a + 4 b u^2) = u (4 (a + b u^2) - 2a)
+        inner *= 4.0
+        inner -= self._two_a
+        inner *= u
         if scale != 1.0:
-            bu2 *= scale
-        grad += bu2
+            inner *= scale
+        grad += inner
         if self._has_field:
             e += float(np.dot(self.h, eta))
             grad += self.h if scale == 1.0 else scale * self.h

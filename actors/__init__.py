@@ -1,0 +1,1 @@
+"""Ray actors over the pure library: energy coordinators and partitioned relaxation workers."""
