@@ -63,7 +63,7 @@ class EnergyCoordinator:
         m.steps.observe(result.steps, tags={"method": cfg.method})
         m.seconds.observe(result.wall_time_s, tags={"method": cfg.method})
         m.energy.set(result.energy, tags={"problem": name})
-        out = dict(entry["last"], trace=result.trace.energy)
+        out = dict(entry["last"], trace=result.trace.to_dict())
         if return_eta:
             out["eta"] = result.eta.tolist()
         return out

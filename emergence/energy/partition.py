@@ -116,7 +116,9 @@ def build_block(n: int, lo: int, hi: int, landau: dict, couplings: dict[str, tup
     return Block(lo, hi, ghosts, EnergyProblem(n_loc, terms, x0), energy_weights), x0
 
 
-def blocks_from_problem(problem: EnergyProblem, k: int) -> list[tuple[Block, np.ndarray]]:
+def block_payloads(problem: EnergyProblem, k: int) -> list[tuple[dict, dict, np.ndarray]]:
+    """Per block: (Landau parameters of its modules, the couplings touching it, its eta0),
+    small enough to ship to the actor that builds the block."""
     local = problem.terms["local"]
     if not isinstance(local, LandauTerm):
         raise ValueError("terms.local: partitioning needs the Landau local term")
@@ -128,8 +130,21 @@ def blocks_from_problem(problem: EnergyProblem, k: int) -> list[tuple[Block, np.
         lo, hi = int(bounds[b]), int(bounds[b + 1])
         sl = slice(lo, hi)
         landau = {"a": local.a[sl] * wl, "b": local.b[sl] * wl, "h": local.h[sl] * wl, "center": local.center[sl]}
-        out.append(build_block(problem.n, lo, hi, landau, couplings, problem.eta0[sl]))
+        touching = {}
+        for name, (fam, arr) in couplings.items():
+            i, j = arr["i"], arr["j"]
+            keep = ((i >= lo) & (i < hi)) | ((j >= lo) & (j < hi))
+            touching[name] = (fam, {key: v[keep] for key, v in arr.items()})
+        out.append((landau, touching, problem.eta0[sl].copy()))
     return out
+
+
+def blocks_from_problem(problem: EnergyProblem, k: int) -> list[tuple[Block, np.ndarray]]:
+    bounds = block_bounds(problem.n, k)
+    return [
+        build_block(problem.n, int(bounds[b]), int(bounds[b + 1]), *payload)
+        for b, payload in enumerate(block_payloads(problem, k))
+    ]
 
 
 def dense_ring_block(n: int, lo: int, hi: int) -> tuple[Block, np.ndarray]:

@@ -79,6 +79,15 @@ class RelaxTrace:
         self.time_s.append(float(t))
         self.original_energy.append(float(energy if original is None else original))
 
+    COLUMNS = ("energy", "step_size", "eta_min", "eta_max", "time_s", "original_energy")
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {c: list(getattr(self, c)) for c in self.COLUMNS}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RelaxTrace":
+        return cls(**{c: list(d[c]) for c in cls.COLUMNS})
+
     def to_frame(self):
         import polars as pl
 

@@ -33,6 +33,9 @@ class SpecError(ValueError):
         self.message = message
         super().__init__(f"{field}: {message}")
 
+    def __reduce__(self):  # picklable, so the error crosses Ray actor boundaries intact
+        return (SpecError, (self.field, self.message))
+
 
 def finite_array(x, count: int, where: str) -> np.ndarray:
     """A float array of `count` finite values from a scalar or a list."""

@@ -1,0 +1,133 @@
+"""Start, inspect and stop the local Ray head with the dashboard and the Serve app.
+
+    python -m cluster.local start    # what `make run` / `emergence up` do
+    python -m cluster.local status
+    python -m cluster.local stop
+
+The head listens on 127.0.0.1 (GCS 6390, dashboard 8265, metrics 8080) with token auth, which
+Ray 2.60 turns on by default; the Ray CLIs need RAY_AUTH_MODE=token to find the token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+HOST = "127.0.0.1"
+GCS_PORT = int(os.environ.get("EMERGENCE_GCS_PORT", "6390"))
+DASHBOARD_PORT = int(os.environ.get("EMERGENCE_DASHBOARD_PORT", "8265"))
+SERVE_PORT = int(os.environ.get("EMERGENCE_SERVE_PORT", "8000"))
+METRICS_PORT = int(os.environ.get("EMERGENCE_METRICS_PORT", "8080"))
+NUM_CPUS = int(os.environ.get("EMERGENCE_NUM_CPUS", str(os.cpu_count() or 2)))
+ADDRESS = f"{HOST}:{GCS_PORT}"
+DASHBOARD = f"http://{HOST}:{DASHBOARD_PORT}"
+SERVE_URL = f"http://{HOST}:{SERVE_PORT}"
+
+
+def _ray_cli() -> str:
+    exe = os.path.join(os.path.dirname(sys.executable), "ray")
+    return exe if os.path.exists(exe) else (shutil.which("ray") or "ray")
+
+
+def _env() -> dict:
+    return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def head_running() -> bool:
+    r = subprocess.run([_ray_cli(), "status", "--address", ADDRESS], env=_env(), capture_output=True, text=True, timeout=60)
+    return r.returncode == 0
+
+
+def healthz(timeout: float = 2.0) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"{SERVE_URL}/healthz", timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except OSError:
+        return None
+
+
+def start() -> None:
+    if head_running():
+        print(f"Ray head already running at {ADDRESS}")
+    else:
+        cmd = [_ray_cli(), "start", "--head", f"--node-ip-address={HOST}", f"--port={GCS_PORT}", f"--num-cpus={NUM_CPUS}",
+               "--include-dashboard=true", f"--dashboard-host={HOST}", f"--dashboard-port={DASHBOARD_PORT}",
+               f"--metrics-export-port={METRICS_PORT}", "--disable-usage-stats"]
+        print("$", " ".join(cmd))
+        subprocess.run(cmd, env=_env(), check=True)
+    deploy()
+    print(f"""
+Emergence is up.
+  Ray dashboard   {DASHBOARD}
+  Serve API       {SERVE_URL}   (OpenAPI docs: {SERVE_URL}/docs)
+  Metrics         http://{HOST}:{METRICS_PORT}/metrics   (Prometheus config: cluster/prometheus.yml)
+
+Try:
+  curl -s {SERVE_URL}/healthz
+  curl -s -X POST {SERVE_URL}/relax -H 'content-type: application/json' \\
+       -d '{{"problem": {{"modules": [{{"kind": "gating", "count": 5, "a": 0.15, "b": 0.05, "gain": [0, 0.02, 0.04, 0.06, 0.08]}}],
+            "couplings": [{{"family": "quadratic", "i": [0,1,2,3,4], "j": [1,2,3,4,0], "weight": 0.6}}]}}, "with_optimum": true}}'
+  RAY_AUTH_MODE=token ray job submit --address {DASHBOARD} --working-dir . -- python -m tune.coupling --quick
+Stop with: make stop
+""")
+
+
+def deploy() -> None:
+    """Deploy the Serve app (detached) and the shared energy coordinator onto the running head."""
+    import ray
+    from ray import serve
+
+    from actors.energy import get_or_create_coordinator
+    from serving.app import build_app
+
+    ray.init(address=ADDRESS, namespace="emergence", configure_logging=False, log_to_driver=False)
+    get_or_create_coordinator()
+    serve.start(http_options={"host": HOST, "port": SERVE_PORT})
+    serve.run(build_app({}), name="emergence", route_prefix="/", blocking=False)
+    deadline = time.time() + 120
+    while time.time() < deadline and healthz() is None:
+        time.sleep(1)
+    if healthz() is None:
+        raise SystemExit(f"Serve did not answer on {SERVE_URL}/healthz within 120 s; see `ray status` and the dashboard")
+    ray.shutdown()
+
+
+def stop() -> None:
+    if head_running():
+        try:
+            import ray
+            from ray import serve
+
+            ray.init(address=ADDRESS, configure_logging=False, log_to_driver=False)
+            serve.shutdown()
+            ray.shutdown()
+        except Exception as exc:  # stopping must go on even if Serve is already gone
+            print(f"(serve shutdown: {exc})")
+    subprocess.run([_ray_cli(), "stop"], env=_env(), check=False)
+
+
+def status() -> int:
+    up = head_running()
+    print(f"Ray head {ADDRESS}: {'running' if up else 'not running'}")
+    if up:
+        subprocess.run([_ray_cli(), "status", "--address", ADDRESS], env=_env(), check=False)
+    h = healthz()
+    print(f"Serve {SERVE_URL}/healthz: {h if h else 'not answering'}")
+    return 0 if up else 1
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Local Ray head + Serve app for Emergence.")
+    ap.add_argument("action", choices=["start", "stop", "status", "deploy"])
+    args = ap.parse_args(argv)
+    return {"start": start, "stop": stop, "status": status, "deploy": deploy}[args.action]() or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
