@@ -81,3 +81,21 @@ def test_partitioned_dense_ring_matches_single_process_iterates(ray_session):
         ray.kill(w)
     np.testing.assert_allclose(eta, single.eta, atol=1e-7)
     assert out["energy"] == pytest.approx(single.energy, rel=1e-12)
+
+
+def test_relax_job_writes_parquet_trace_and_plot(ray_session, tmp_path):
+    import json
+
+    import polars as pl
+
+    from actors.relax import main
+
+    spec_path = tmp_path / "ring.json"
+    spec_path.write_text(json.dumps(dense_ring_spec(50)))
+    summary = main([str(spec_path), "--out", str(tmp_path / "out"), "--tol", "1e-10"])
+    frame = pl.read_parquet(tmp_path / "out" / "trace.parquet")
+    assert frame.height == summary["steps"] + 1
+    assert (frame["energy"].diff().drop_nulls() <= 0).all()
+    assert frame["energy"][-1] == pytest.approx(summary["energy"])
+    assert (tmp_path / "out" / "trace.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["problem"]["name"] == "ring"
