@@ -36,7 +36,10 @@ def _ray_cli() -> str:
 
 
 def _env() -> dict:
-    return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+    # The venv's bin goes first on PATH: `ray job submit ... -- python -m ...` runs the job's
+    # `python` with the head's PATH, and it must be the interpreter that has the project.
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    return {**os.environ, "PATH": path, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def head_running() -> bool:
