@@ -12,7 +12,8 @@ import sys
 
 import click
 
-PASS = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": ["-h", "--help"]}
+# --help goes through to the module, whose argparse help is the real reference
+PASS = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
 def _run(module: str, args) -> None:
@@ -26,46 +27,29 @@ def main():
     """Emergence on Ray: energy coordination, prediction, memory, sandboxes and synthesis."""
 
 
-@main.command(context_settings=PASS)
-@click.pass_context
-def up(ctx):
-    """Start the local Ray head (dashboard on 127.0.0.1:8265) and deploy the Serve app on :8000."""
-    _run("cluster.local", ["start", *ctx.args])
+# name -> (module, leading arguments, help)
+COMMANDS = {
+    "up": ("cluster.local", ["start"], "Start the local Ray head (dashboard on 127.0.0.1:8265) and deploy the Serve app on :8000."),
+    "down": ("cluster.local", ["stop"], "Shut down Serve and stop the local Ray head."),
+    "status": ("cluster.local", ["status"], "Show the Ray head's status and whether Serve answers."),
+    "relax": ("actors.relax", [], "Relax a problem spec on the cluster's energy coordinator (python -m actors.relax)."),
+    "partitioned": ("actors.partitioned", [], "Relax the dense ring across K actors (python -m actors.partitioned)."),
+    "sweep": ("tune.coupling", [], "Tune sweep over coupling weights and gate costs (python -m tune.coupling)."),
+    "experiment": ("emergence.energy.experiments", [],
+                   "The seed's energy experiments: landau-sweep, sequence-redemption, connectivity, gated-expansion, all."),
+}
 
 
-@main.command(context_settings=PASS)
-@click.pass_context
-def down(ctx):
-    """Shut down Serve and stop the local Ray head."""
-    _run("cluster.local", ["stop", *ctx.args])
+def _passthrough(module: str, lead: list[str]):
+    @click.pass_context
+    def command(ctx):
+        _run(module, [*lead, *ctx.args])
+
+    return command
 
 
-@main.command(context_settings=PASS)
-@click.pass_context
-def status(ctx):
-    """Show the Ray head's status and whether Serve answers."""
-    _run("cluster.local", ["status", *ctx.args])
-
-
-@main.command(context_settings=PASS)
-@click.pass_context
-def relax(ctx):
-    """Relax a problem spec on the cluster's energy coordinator (python -m actors.relax)."""
-    _run("actors.relax", ctx.args)
-
-
-@main.command(context_settings=PASS)
-@click.pass_context
-def partitioned(ctx):
-    """Relax the dense ring across K actors (python -m actors.partitioned)."""
-    _run("actors.partitioned", ctx.args)
-
-
-@main.command(context_settings=PASS)
-@click.pass_context
-def sweep(ctx):
-    """Tune sweep over coupling weights and gate costs (python -m tune.coupling)."""
-    _run("tune.coupling", ctx.args)
+for _name, (_module, _lead, _help) in COMMANDS.items():
+    main.command(name=_name, help=_help, context_settings=PASS)(_passthrough(_module, _lead))
 
 
 @main.command(context_settings=PASS)
@@ -74,13 +58,6 @@ def sweep(ctx):
 def bench(ctx, name):
     """Run a benchmark: python -m benchmarks.NAME [--quick] [--json PATH]."""
     _run(f"benchmarks.{name}", ctx.args)
-
-
-@main.command(context_settings=PASS)
-@click.pass_context
-def experiment(ctx):
-    """The seed's energy experiments: landau-sweep, sequence-redemption, connectivity, gated-expansion, all."""
-    _run("emergence.energy.experiments", ctx.args)
 
 
 if __name__ == "__main__":
