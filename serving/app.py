@@ -1,0 +1,347 @@
+"""The emergence HTTP API on Ray Serve.
+
+    serve run serving.app:app                      # import path in cluster/serve_config.yaml
+    serve run serving.app:build_app max_modules=1000
+
+Routes stay thin: they validate the envelope (pydantic), turn the problem spec into an
+`EnergyProblem` with the library's `problem_from_spec`, call the library's `relax`, and shape
+the answer. CPU-bound work runs in a worker thread, so /healthz keeps answering while a
+relaxation runs. Errors use FastAPI's 422 shape: {"detail": [{"loc", "msg", "type"}]}.
+"""
+
+# No `from __future__ import annotations`: Serve's class-based view re-signs the handlers and
+# FastAPI would then read string annotations as query parameters.
+import asyncio
+import math
+import re
+import time
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import Body, FastAPI
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+
+import emergence
+from emergence.energy.relax import METHODS, relative_gap, relax
+from emergence.energy.scenarios import dense_ring_spec
+from emergence.energy.spec import SpecError, problem_from_spec
+
+from .metrics import get_metrics
+
+MAX_MODULES = 200_000
+MAX_COUPLINGS = 1_000_000
+
+EXAMPLE_RELAX_BODY = {"problem": dense_ring_spec(5), "method": "accelerated", "with_optimum": True}
+
+
+# -- envelope models ----------------------------------------------------------------------------
+
+
+class RelaxRequest(BaseModel):
+    """POST /relax body. Non-finite numbers (NaN, Infinity) are rejected everywhere."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [EXAMPLE_RELAX_BODY]})
+
+    problem: dict[str, Any] = Field(
+        description="Problem spec: {modules: [...], couplings: [...], eta0?, weights?, names?} "
+        "(see emergence.energy.spec). Limits: 200000 modules, 1000000 couplings."
+    )
+    method: Literal[METHODS] = Field("accelerated", description=f"Relaxation method, one of {list(METHODS)}.")
+    max_steps: int = Field(5000, ge=1, le=100_000, description="Most accepted steps the solver may take.")
+    tol: float = Field(1e-9, ge=0, description="Stop when the projected-gradient norm is at most this.")
+    with_optimum: bool = Field(False, description="Also compute the optimum E* with scipy L-BFGS-B and the relative gap.")
+    trace: bool = Field(True, description="Include the per-step trace (energy, eta_min, eta_max).")
+
+
+class RelaxTraceOut(BaseModel):
+    energy: list[float] = Field(description="Energy after each accepted step (row 0 is the start); non-increasing.")
+    eta_min: list[float] = Field(description="Smallest eta after each accepted step.")
+    eta_max: list[float] = Field(description="Largest eta after each accepted step.")
+
+
+class RelaxResponse(BaseModel):
+    eta: list[float] = Field(description="Relaxed order parameters, each in [0, 1].")
+    energy: float = Field(description="Final total free energy.")
+    initial_energy: float = Field(description="Energy at the starting point.")
+    steps: int = Field(description="Accepted steps.")
+    rejected: int = Field(description="Steps tried and refused because they would have raised the energy.")
+    converged: bool
+    reason: str = Field(description="Why the solver stopped: tol, target_gap, max_steps, stalled, time_budget.")
+    delta_f90: int = Field(description="Accepted steps until 90% of the total energy drop.")
+    wall_time_s: float = Field(description="Solver wall time in seconds.")
+    trace: RelaxTraceOut | None = Field(None, description="Present when the request asked for trace.")
+    optimum: float | None = Field(None, description="E* from L-BFGS-B; present when with_optimum.")
+    gap: float | None = Field(None, description="(energy - E*) / (initial_energy - E*); present when with_optimum.")
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    detail: list[ErrorItem] | str
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+    def __reduce__(self):  # picklable, so it crosses DeploymentHandle boundaries intact
+        return (ApiError, (self.status, self.detail))
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(status_code=self.status, content={"detail": self.detail})
+
+
+_PART = re.compile(r"^([^\[\]]*)((?:\[\d+\])*)$")
+
+
+def field_path(field: str) -> list[str | int]:
+    """'couplings[0].j' -> ['couplings', 0, 'j'] (SpecError.field to a FastAPI loc)."""
+    out: list[str | int] = []
+    for part in field.split("."):
+        m = _PART.match(part)
+        if not m:
+            out.append(part)
+            continue
+        if m.group(1):
+            out.append(m.group(1))
+        out.extend(int(k) for k in re.findall(r"\[(\d+)\]", m.group(2)))
+    return out
+
+
+def unprocessable(loc: list, msg: str) -> ApiError:
+    return ApiError(422, [{"loc": ["body", *loc], "msg": msg, "type": "value_error"}])
+
+
+def _find_non_finite(x, path: list) -> list | None:
+    """Path of the first NaN/Infinity in a parsed JSON value (json.loads accepts those tokens)."""
+    if isinstance(x, float):
+        return None if math.isfinite(x) else path
+    if isinstance(x, dict):
+        for k, v in x.items():
+            if (p := _find_non_finite(v, path + [k])) is not None:
+                return p
+    elif isinstance(x, list):
+        if x and all(type(v) is float or type(v) is int for v in x):  # fast path for number columns
+            if all(math.isfinite(v) for v in x):
+                return None
+        for i, v in enumerate(x):
+            if (p := _find_non_finite(v, path + [i])) is not None:
+                return p
+    return None
+
+
+# -- the work (runs in a worker thread) ---------------------------------------------------------
+
+
+def build_problem(spec: dict, max_modules: int = MAX_MODULES, max_couplings: int = MAX_COUPLINGS):
+    """problem_from_spec with API limits; every failure is a 422 naming the field."""
+    try:
+        problem = problem_from_spec(spec, max_modules=max_modules, max_couplings=max_couplings)
+    except SpecError as exc:
+        raise unprocessable(["problem", *field_path(exc.field)], exc.message) from None
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+        raise unprocessable(["problem"], f"invalid problem spec: {exc}") from None
+    if (bad := _find_non_finite(spec, [])) is not None:
+        raise unprocessable(["problem", *bad], "values must be finite (no NaN or infinity)")
+    return problem
+
+
+def lbfgsb_optimum(problem, x0: np.ndarray | None = None) -> float:
+    """E* = min over [0, 1]^n by scipy L-BFGS-B with tight tolerances (an independent reference)."""
+    from scipy.optimize import Bounds, minimize
+
+    buf = np.empty(problem.n)
+
+    def fun(x):
+        e, g = problem.energy_and_grad(x, buf)
+        return e, g.copy()
+
+    start = np.clip(np.asarray(problem.eta0 if x0 is None else x0, dtype=np.float64), 0.0, 1.0)
+    r = minimize(
+        fun,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=Bounds(np.zeros(problem.n), np.ones(problem.n)),
+        options={"maxiter": 10_000, "maxfun": 20_000, "ftol": 1e-16, "gtol": 1e-12},
+    )
+    return float(r.fun)
+
+
+def _check_finite(answer: dict) -> None:
+    for key, value in answer.items():
+        if isinstance(value, dict):
+            _check_finite(value)
+        elif isinstance(value, list):
+            if value and not np.all(np.isfinite(np.asarray(value, dtype=np.float64))):
+                raise ApiError(500, f"the solver produced a non-finite value in {key!r}")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ApiError(500, f"the solver produced a non-finite value in {key!r}")
+
+
+def run_relax(req: RelaxRequest, max_modules: int = MAX_MODULES, max_couplings: int = MAX_COUPLINGS) -> dict:
+    """Validate, relax and shape the answer of POST /relax. Raises ApiError."""
+    problem = build_problem(req.problem, max_modules, max_couplings)
+    try:
+        result = relax(problem, method=req.method, max_steps=req.max_steps, tol=req.tol)
+    except ValueError as exc:  # library errors are "field: message"
+        field, sep, msg = str(exc).partition(": ")
+        if not sep:
+            raise unprocessable(["problem"], str(exc)) from None
+        loc = [field] if field in RelaxRequest.model_fields else ["problem", *field_path(field)]
+        raise unprocessable(loc, msg) from None
+    answer: dict[str, Any] = {
+        "eta": result.eta.tolist(),
+        "energy": float(result.energy),
+        "initial_energy": float(result.initial_energy),
+        "steps": int(result.steps),
+        "rejected": int(result.rejected),
+        "converged": bool(result.converged),
+        "reason": result.reason,
+        "delta_f90": int(result.delta_f90),
+        "wall_time_s": float(result.wall_time_s),
+    }
+    if req.trace:
+        t = result.trace
+        answer["trace"] = {"energy": list(t.energy), "eta_min": list(t.eta_min), "eta_max": list(t.eta_max)}
+    if req.with_optimum:
+        e_star = lbfgsb_optimum(problem)
+        answer["optimum"] = e_star
+        answer["gap"] = float(relative_gap(result.energy, result.initial_energy, e_star))
+    _check_finite(answer)
+    return answer
+
+
+# -- HTTP ---------------------------------------------------------------------------------------
+
+
+class RequestMetricsMiddleware:
+    """Counts and times every answer (4xx/5xx included) by route template and status."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        t0 = time.perf_counter()
+        status = 500
+
+        async def send_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            try:
+                get_metrics().record_request(route, status, time.perf_counter() - t0)
+            except Exception:  # metrics must never break an answer
+                pass
+
+
+fastapi_app = FastAPI(
+    title="emergence",
+    version=emergence.__version__,
+    description="Energy coordination over Ray Serve: relax a problem spec to lower its total free energy.",
+)
+fastapi_app.add_middleware(RequestMetricsMiddleware)
+
+
+def _json_safe(x):
+    """Non-finite floats as strings ('nan', 'inf'): they can't be written as JSON."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+@fastapi_app.exception_handler(RequestValidationError)
+async def _validation_error(request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's own handler echoes the offending `input`; a NaN there would make it a 500.
+    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+
+_ERRORS = {422: {"model": ErrorBody, "description": "Invalid body; `loc` names the field."},
+           500: {"model": ErrorBody, "description": "The solver produced a non-finite value."}}
+
+
+@serve.deployment(name="EmergenceAPI", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=16)
+@serve.ingress(fastapi_app)
+class EmergenceAPI:
+    def __init__(self, max_modules: int = MAX_MODULES, max_couplings: int = MAX_COUPLINGS):
+        self.max_modules = max_modules
+        self.max_couplings = max_couplings
+        self.metrics = get_metrics()  # created here, inside the replica
+
+    @fastapi_app.get("/healthz", response_model=Health, summary="Liveness and version")
+    async def healthz(self) -> dict:
+        return {"status": "ok", "version": emergence.__version__}
+
+    @fastapi_app.post(
+        "/relax",
+        response_model=RelaxResponse,
+        response_model_exclude_none=True,
+        responses=_ERRORS,
+        summary="Relax a problem to lower its total free energy",
+    )
+    async def relax(
+        self,
+        body: Annotated[
+            RelaxRequest,
+            Body(openapi_examples={"dense_ring_5": {"summary": "5-module dense ring", "value": EXAMPLE_RELAX_BODY}}),
+        ],
+    ):
+        try:
+            return JSONResponse(await self.solve(body))
+        except ApiError as exc:
+            return exc.response()
+
+    async def solve(self, body: RelaxRequest | dict) -> dict:
+        """The /relax answer as a dict (also callable through a DeploymentHandle); raises ApiError."""
+        if isinstance(body, dict):
+            body = RelaxRequest.model_validate(body)
+        answer = await asyncio.to_thread(run_relax, body, self.max_modules, self.max_couplings)
+        try:
+            self.metrics.record_relax(body.method, answer["steps"], answer["wall_time_s"], answer["energy"])
+        except Exception:
+            pass
+        return answer
+
+
+class AppArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_modules: int = Field(MAX_MODULES, ge=1)
+    max_couplings: int = Field(MAX_COUPLINGS, ge=0)
+
+
+def build_app(args: dict | None = None):
+    """Application builder: `serve run serving.app:build_app [max_modules=N] [max_couplings=M]`."""
+    a = AppArgs.model_validate(args or {})
+    return EmergenceAPI.bind(max_modules=a.max_modules, max_couplings=a.max_couplings)
+
+
+app = EmergenceAPI.bind()
