@@ -83,6 +83,7 @@ Stop with: make stop
 
 def deploy() -> None:
     """Deploy the Serve app (detached) and the shared energy coordinator onto the running head."""
+    os.environ["RAY_AUTH_MODE"] = "token"  # a driver joining a token-auth head must say so
     import ray
     from ray import serve
 
@@ -103,6 +104,7 @@ def deploy() -> None:
 
 def stop() -> None:
     if head_running():
+        os.environ["RAY_AUTH_MODE"] = "token"
         try:
             import ray
             from ray import serve
