@@ -81,6 +81,13 @@ class EnergyCoordinator:
             "last_relaxation": entry["last"],
         }
 
+    def budgets(self, name: str) -> dict:
+        """Per-term energy and gradient-norm budgets at the current eta (columns of a table)."""
+        from emergence.energy.observability import term_budgets
+
+        entry = self._get(name)
+        return term_budgets(entry["problem"], entry["eta"]).to_dict(as_series=False)
+
     def reset(self, name: str) -> None:
         entry = self._get(name)
         entry["eta"] = entry["problem"].eta0.copy()

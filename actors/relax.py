@@ -31,7 +31,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--max-steps", type=int, default=5000)
     ap.add_argument("--tol", type=float, default=1e-9)
     ap.add_argument("--name", default=None, help="problem name on the coordinator (default: from the file)")
-    ap.add_argument("--out", default="runs/relax", help="folder for trace.parquet, trace.png and summary.json")
+    ap.add_argument("--out", default="runs/relax", help="folder for trace.parquet, budgets.parquet, trace.png and summary.json")
     args = ap.parse_args(argv)
     if args.dense_ring is not None:
         if args.dense_ring < 3:
@@ -53,16 +53,17 @@ def main(argv=None) -> dict:
     result = ray.get(coord.relax.remote(name, return_eta=False, method=args.method, max_steps=args.max_steps, tol=args.tol), timeout=3600)
     result["round_trip_s"] = time.perf_counter() - t
 
-    from emergence.energy.observability import plot_trace, write_parquet
+    from emergence.energy.observability import plot_trace, write_json, write_parquet
 
     trace = RelaxTrace.from_dict(result.pop("trace"))
     os.makedirs(args.out, exist_ok=True)
     frame = trace.to_frame()
     write_parquet(frame, os.path.join(args.out, "trace.parquet"))
     plot_trace(frame, os.path.join(args.out, "trace.png"))
+    budgets = ray.get(coord.budgets.remote(name), timeout=600)
+    write_parquet(budgets, os.path.join(args.out, "budgets.parquet"))
     summary = {"problem": built, **result}
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    write_json(summary, os.path.join(args.out, "summary.json"))
     print(json.dumps(summary, indent=2))
     return summary
 

@@ -99,3 +99,6 @@ def test_relax_job_writes_parquet_trace_and_plot(ray_session, tmp_path):
     assert frame["energy"][-1] == pytest.approx(summary["energy"])
     assert (tmp_path / "out" / "trace.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["problem"]["name"] == "ring"
+    budgets = pl.read_parquet(tmp_path / "out" / "budgets.parquet")
+    assert set(budgets["term"]) == {"local", "quadratic", "quadratic_1", "gate_benefit"}
+    assert budgets["energy"].sum() == pytest.approx(summary["energy"], abs=1e-9)
