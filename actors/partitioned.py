@@ -27,6 +27,7 @@ import numpy as np
 import ray
 
 from emergence.energy import partition
+from emergence.energy.relax import floor_reason
 
 
 @ray.remote(num_cpus=1)
@@ -169,11 +170,10 @@ def relax_partitioned(workers, infos, max_steps: int = 5000, tol: float = 1e-9, 
                 break
         else:
             rejected += 1
-            if not momentum and pg * t <= max(tol, 1e-12):
-                reason = "tol"
-                break
             if not momentum:
-                t *= 0.5
+                # a plain 1/L step can only fail on round-off: as in the single-process solver
+                reason = floor_reason(pg, t, e, tol)
+                break
             momentum, theta = False, 1.0
         if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
             reason = "time_budget"

@@ -240,8 +240,8 @@ def sequence_redemption(
         before = prefix_len <= mistake_pos  # prefixes that do not contain the mistake
 
         p = _coupled_prefix_problem(eta_prefix, eta_full, anchor, coupling_weight, full_anchor)
-        coupled = relax(p, method="accelerated", tol=1e-12, max_steps=20_000)
-        uncoupled = relax(p.with_weights({"hinge": 0.0}), method="accelerated", tol=1e-12, max_steps=20_000)
+        coupled = relax(p, method="accelerated", tol=1e-9, max_steps=20_000)
+        uncoupled = relax(p.with_weights({"hinge": 0.0}), method="accelerated", tol=1e-9, max_steps=20_000)
         m = prefix_len.size
         lift = coupled.eta[:m] - uncoupled.eta[:m]
         per_trial.append(

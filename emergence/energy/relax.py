@@ -52,12 +52,30 @@ class RelaxConfig:
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"method: unknown relaxation method {self.method!r}; choose one of {METHODS}")
-        if self.max_steps < 0:
-            raise ValueError("max_steps: must be >= 0")
-        if not (self.tol >= 0):
-            raise ValueError("tol: must be >= 0")
+        _check_int("max_steps", self.max_steps, 0)
+        _check_int("coordinate_sweeps_per_step", self.coordinate_sweeps_per_step, 1)
+        _check_int("homotopy_stages", self.homotopy_stages, 1)
+        _check_number("tol", self.tol, minimum=0.0)
+        for name in ("target_energy", "target_gap", "time_budget_s"):
+            if getattr(self, name) is not None:
+                _check_number(name, getattr(self, name), minimum=None if name == "target_energy" else 0.0)
+        for name in ("step_size", "admm_rho"):
+            if getattr(self, name) is not None:
+                _check_number(name, getattr(self, name), minimum=0.0, strict=True)
         if self.target_gap is not None and self.target_energy is None:
             raise ValueError("target_gap: needs target_energy (the known optimum E*)")
+
+
+def _check_int(name: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+
+
+def _check_number(name: str, value, minimum: float | None, strict: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise ValueError(f"{name}: must be {'>' if strict else '>='} {minimum}, got {value!r}")
 
 
 @dataclass
@@ -159,7 +177,7 @@ def relative_gap(energy: float, initial: float, optimum: float) -> float:
 
 
 class _Stopper:
-    def __init__(self, problem: EnergyProblem, cfg: RelaxConfig, e0: float, t0: float):
+    def __init__(self, cfg: RelaxConfig, e0: float, t0: float):
         self.cfg, self.e0, self.t0 = cfg, e0, t0
         self.target = None
         if cfg.target_energy is not None and cfg.target_gap is not None:
@@ -177,12 +195,18 @@ class _Stopper:
 
 def relax(problem: EnergyProblem, eta0: np.ndarray | None = None, config: RelaxConfig | None = None, **kwargs) -> RelaxResult:
     """Relax all eta to lower the total free energy. kwargs are RelaxConfig fields."""
+    if config is not None and kwargs:
+        raise ValueError(f"config: pass either a RelaxConfig or keyword settings, not both (got {sorted(kwargs)})")
+    unknown = set(kwargs) - set(RelaxConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"{sorted(unknown)[0]}: unknown relaxation setting")
     cfg = config or RelaxConfig(**kwargs)
-    x = np.clip(np.array(problem.eta0 if eta0 is None else eta0, dtype=np.float64), 0.0, 1.0)
+    x = np.array(problem.eta0 if eta0 is None else eta0, dtype=np.float64)
     if x.shape != (problem.n,):
         raise ValueError(f"eta0: expected {problem.n} values, got shape {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError("eta0: values must be finite")
+    np.clip(x, 0.0, 1.0, out=x)
     solver = _SOLVERS[cfg.method]
     t0 = time.perf_counter()
     trace = RelaxTrace()
@@ -190,7 +214,7 @@ def relax(problem: EnergyProblem, eta0: np.ndarray | None = None, config: RelaxC
     if not math.isfinite(e0):
         raise ValueError("eta0: the energy at the starting point is not finite")
     trace.record(e0, 0.0, x, 0.0)
-    stop = _Stopper(problem, cfg, e0, t0)
+    stop = _Stopper(cfg, e0, t0)
     x, e, rejected, reason = solver(problem, x, e0, cfg, trace, stop, t0)
     return RelaxResult(
         eta=x,
@@ -198,7 +222,7 @@ def relax(problem: EnergyProblem, eta0: np.ndarray | None = None, config: RelaxC
         initial_energy=e0,
         steps=len(trace.energy) - 1,
         rejected=rejected,
-        converged=reason in ("tol", "target_gap"),
+        converged=reason in CONVERGED_REASONS,
         reason=reason,
         wall_time_s=time.perf_counter() - t0,
         trace=trace,
@@ -216,8 +240,23 @@ def _initial_step(problem: EnergyProblem, cfg: RelaxConfig) -> float:
     return min(cfg.step_size, safe) if cfg.stability_guard else cfg.step_size
 
 
+def floor_reason(pg: float, t: float, e: float, tol: float) -> str:
+    """Why a solver that can no longer lower F stops: "tol" if the gradient mapping is within
+    tol; "roundoff" if the decrease one more step could buy (t pg^2 / 2) is below what float64
+    resolves at this energy, i.e. converged to machine precision; else "stalled" (a failure)."""
+    if pg <= tol:
+        return "tol"
+    if 0.5 * t * pg * pg <= 1e-13 * max(1.0, abs(e)):
+        return "roundoff"
+    return "stalled"
+
+
+CONVERGED_REASONS = ("tol", "target_gap", "roundoff")
+
+
 def _ok(e_new: float, e_old: float) -> bool:
-    """Accept iff finite and not an increase (tiny relative slack for round-off at the optimum)."""
+    """Accept iff finite and not an increase. No slack: at round-off level a step that doesn't
+    lower the energy is refused, and the solvers end with reason "stalled"."""
     return math.isfinite(e_new) and e_new <= e_old
 
 
@@ -228,7 +267,8 @@ def _pgd(problem, x, e, cfg, trace, stop, t0):
     n = problem.n
     g = np.empty(n)
     t = _initial_step(problem, cfg)
-    safe = 1.0 / problem.lipschitz() if problem.lipschitz() > 0 else 1.0
+    L = problem.lipschitz()
+    safe = 1.0 / L if L > 0 else 1.0
     rejected, reason = 0, "max_steps"
     e, g = problem.energy_and_grad(x, g)
     for _ in range(cfg.max_steps):
@@ -246,7 +286,9 @@ def _pgd(problem, x, e, cfg, trace, stop, t0):
             rejected += 1
             t *= 0.5
             if t < 1e-16:
-                return x, e, rejected, "stalled"
+                return x, e, rejected, floor_reason(pg, safe, e, cfg.tol)
+        if not np.any(d):  # the step no longer moves eta: round-off floor reached
+            return x, e, rejected, floor_reason(pg, safe, e, cfg.tol)
         x = z
         e, g = problem.energy_and_grad(x, g)
         trace.record(e, t, x, time.perf_counter() - t0)
@@ -302,8 +344,8 @@ def _accelerated(problem, x, e, cfg, trace, stop, t0):
             rejected += 1
             if not momentum:
                 # a plain step of 1/L can only fail on round-off (at the optimum) or if the guard is off
-                if cfg.stability_guard and pg * t <= max(cfg.tol, 1e-12):
-                    return x, e, rejected, "tol"
+                if cfg.stability_guard:
+                    return x, e, rejected, floor_reason(pg, t, e, cfg.tol)
                 t *= 0.5
                 if t < 1e-16:
                     return x, e, rejected, "stalled"
@@ -311,8 +353,6 @@ def _accelerated(problem, x, e, cfg, trace, stop, t0):
             momentum = False
             theta = 1.0
             x_prev = x.copy()
-        if cfg.time_budget_s is not None and time.perf_counter() - t0 > cfg.time_budget_s:
-            return x, e, rejected, "time_budget"
     return x, e, rejected, "max_steps"
 
 
@@ -322,13 +362,21 @@ def _accelerated(problem, x, e, cfg, trace, stop, t0):
 def _landau_prox(local: LandauTerm, weight: float, v: np.ndarray, tau: float) -> np.ndarray:
     """argmin_{x in [0,1]} w (a u^2 + b u^4 + h x) + (x - v)^2 / (2 tau), elementwise, u = x - c.
 
-    The 1-D objective's derivative is monotone when w*2a + 1/tau > 0 (true for convex a and for
-    tau below 1/(2 w |a|)); safeguarded Newton on [0, 1] from the clipped v converges in a few
-    iterations; bisection brackets protect the nonconvex corner cases."""
+    The 1-D objective is strictly convex when 2 w a + 1/tau > 0 (callers keep tau small enough
+    for negative a), so its derivative is monotone: box ends are checked first, then
+    safeguarded Newton with a bisection bracket finds the interior root to round-off."""
     a, b, h, c = local.a * weight, local.b * weight, local.h * weight, local.center
+    inv = 1.0 / tau
+
+    def deriv(x):
+        u = x - c
+        return 2 * a * u + 4 * b * u**3 + h + (x - v) * inv
+
+    # With a monotone derivative the minimiser sits at a box end when the derivative there
+    # points outwards; otherwise it is the interior root, found below.
+    at0, at1 = deriv(np.zeros_like(v)) >= 0, deriv(np.ones_like(v)) <= 0
     lo, hi = np.zeros_like(v), np.ones_like(v)
     x = np.clip(v, 0.0, 1.0)
-    inv = 1.0 / tau
     for _ in range(30):
         u = x - c
         d = 2 * a * u + 4 * b * u**3 + h + (x - v) * inv
@@ -343,8 +391,7 @@ def _landau_prox(local: LandauTerm, weight: float, v: np.ndarray, tau: float) ->
             x = x_new
             break
         x = x_new
-    # compare with the box ends (covers derivative roots outside [0,1])
-    return x
+    return np.where(at0, 0.0, np.where(at1, 1.0, x))
 
 
 def _split_local(problem: EnergyProblem):
@@ -380,25 +427,18 @@ def _prox(problem, x, e, cfg, trace, stop, t0):
         _, g = coupling.energy_and_grad(base, g)
         z = _landau_prox(local, wl, base - t * g, t)
         ez = problem.energy(z)
-        step_norm = float(np.max(np.abs(z - base)))
+        pg = float(np.max(np.abs(z - base))) / t  # prox-gradient mapping norm at the base point
         if _ok(ez, e):
             x_prev, x, e = x, z, ez
             trace.record(e, t, x, time.perf_counter() - t0)
             momentum = True
-            if base is x_prev and (r := stop.check(e, step_norm)):
-                return x, e, rejected, r
-            if step_norm <= cfg.tol and (r := stop.check(e, 0.0)):
-                return x, e, rejected, r
-            if r := stop.check(e, math.inf):
+            if r := stop.check(e, pg):
                 return x, e, rejected, r
         else:
             rejected += 1
             if not momentum:
-                if step_norm <= max(cfg.tol, 1e-12):
-                    return x, e, rejected, "tol"
-                t *= 0.5
-                if t < 1e-16:
-                    return x, e, rejected, "stalled"
+                # a plain prox-gradient step of 1/L_couplings cannot raise F except by round-off
+                return x, e, rejected, floor_reason(pg, t, e, cfg.tol)
             momentum, theta, x_prev = False, 1.0, x.copy()
     return x, e, rejected, "max_steps"
 
@@ -416,7 +456,11 @@ def _admm(problem, x, e, cfg, trace, stop, t0):
     import scipy.sparse.linalg as spla
 
     local, wl, coupling = _split_local(problem)
-    rho = cfg.admm_rho or max(coupling.lipschitz(), 1e-3) * 0.5
+    rho = cfg.admm_rho if cfg.admm_rho is not None else max(coupling.lipschitz(), 1e-3) * 0.5
+    # the x-update prox must stay strictly convex: rho > 2 w |a| for negative a
+    amin = float(np.min(local.a)) * wl
+    if amin < 0:
+        rho = max(rho, 4.0 * abs(amin))
     quad = [(k, t) for k, t in coupling.terms.items() if isinstance(t, QuadraticCoupling) and coupling.weight(k) > 0]
     rest = coupling.with_weights({k: 0.0 for k, _ in quad})
     lap = sum((coupling.weight(k) * t.laplacian for k, t in quad), sp.csr_matrix((problem.n, problem.n)))
@@ -437,11 +481,10 @@ def _admm(problem, x, e, cfg, trace, stop, t0):
         dual = rho * float(np.max(np.abs(z_new - z)))
         z = z_new
         ex = problem.energy(xk)
+        # ADMM iterates are not descent steps: the returned eta moves only when one is better
         if _ok(ex, best_e):
             best_x, best_e = xk, ex
             trace.record(best_e, 1.0 / rho, best_x, time.perf_counter() - t0)
-        else:
-            rejected += 1
         if r := stop.check(best_e, max(primal, dual)):
             return best_x, best_e, rejected, r
     return best_x, best_e, rejected, "max_steps"
@@ -534,11 +577,15 @@ def _diag_curvature(problem: EnergyProblem) -> np.ndarray:
 
 def _homotopy(problem, x, e, cfg, trace, stop, t0):
     coupling_names = [k for k in problem.terms if k != "local"]
-    rejected = 0
-    stages = max(1, cfg.homotopy_stages)
+    rejected, used = 0, 0
+    stages = cfg.homotopy_stages
     for s in np.linspace(1.0 / stages, 1.0, stages)[:-1]:
         staged = problem.with_weights({k: problem.weight(k) * s for k in coupling_names})
-        sub = relax(staged, x, RelaxConfig(method="accelerated", max_steps=max(1, cfg.max_steps // (2 * stages)), tol=max(cfg.tol, 1e-6)))
+        budget = cfg.max_steps // (2 * stages)
+        if budget < 1:
+            break
+        sub = relax(staged, x, RelaxConfig(method="accelerated", max_steps=budget, tol=max(cfg.tol, 1e-6)))
+        used += sub.steps
         e_cand = problem.energy(sub.eta)
         # the stage endpoint is a proposal for the original problem: taken only if it helps
         if _ok(e_cand, e):
@@ -546,11 +593,12 @@ def _homotopy(problem, x, e, cfg, trace, stop, t0):
             trace.record(e, s, x, time.perf_counter() - t0)
         else:
             rejected += 1
-    final_cfg = RelaxConfig(**{**cfg.__dict__, "method": "accelerated"})
+    # stage steps count against max_steps; the trace's step_size column holds s for stage rows
+    final_cfg = RelaxConfig(**{**cfg.__dict__, "method": "accelerated", "max_steps": max(0, cfg.max_steps - used)})
     sub_trace = RelaxTrace()
     sub_trace.record(e, 0.0, x, 0.0)
     x, e, rej, reason = _accelerated(problem, x, e, final_cfg, sub_trace, stop, t0)
-    for col in ("energy", "step_size", "eta_min", "eta_max", "time_s", "original_energy"):
+    for col in RelaxTrace.COLUMNS:
         getattr(trace, col).extend(getattr(sub_trace, col)[1:])
     return x, e, rejected + rej, reason
 

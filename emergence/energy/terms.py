@@ -44,9 +44,11 @@ class EnergyTerm(Protocol):
 def _as_float_array(x, n: int, name: str) -> np.ndarray:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim == 0:
-        return np.full(n, float(arr))
+        arr = np.full(n, float(arr))
     if arr.shape != (n,):
         raise ValueError(f"{name}: expected {n} values, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: values must be finite (no NaN or infinity)")
     return np.ascontiguousarray(arr)
 
 
@@ -168,7 +170,6 @@ class QuadraticCoupling(_PairTerm):
         vals = np.concatenate([w, w, -w, -w])
         self.laplacian = sp.csr_matrix((vals, (rows, cols)), shape=(self.n, self.n))
         self.laplacian.sum_duplicates()
-        self._lx = np.empty(self.n)
 
     def energy(self, eta: np.ndarray) -> float:
         return float(np.dot(eta, self.laplacian @ eta))
