@@ -31,7 +31,8 @@ class _Metrics:
                                boundaries=[1, 10, 30, 100, 300, 1000, 3000, 10000], tag_keys=("method",))
         self.seconds = Histogram("emergence_coordinator_relax_seconds", "Wall time per relaxation",
                                  boundaries=[0.001, 0.01, 0.1, 1, 10, 100], tag_keys=("method",))
-        self.energy = Gauge("emergence_coordinator_final_energy", "Final energy of the last relaxation", tag_keys=("problem",))
+        # tagged by method, not problem name: names are user-chosen and would grow the label set without bound
+        self.energy = Gauge("emergence_coordinator_final_energy", "Final energy of the last relaxation", tag_keys=("method",))
 
 
 @ray.remote(num_cpus=0)
@@ -53,6 +54,7 @@ class EnergyCoordinator:
         return self._problems[name]
 
     def relax(self, name: str, return_eta: bool = True, **config) -> dict:
+        """Relax from the problem's current eta (a second call continues; `reset` restarts)."""
         entry = self._get(name)
         cfg = RelaxConfig(**config)
         result = relax(entry["problem"], entry["eta"], cfg)
@@ -62,7 +64,7 @@ class EnergyCoordinator:
         m.relaxations.inc(1, tags={"method": cfg.method})
         m.steps.observe(result.steps, tags={"method": cfg.method})
         m.seconds.observe(result.wall_time_s, tags={"method": cfg.method})
-        m.energy.set(result.energy, tags={"problem": name})
+        m.energy.set(result.energy, tags={"method": cfg.method})
         out = dict(entry["last"], trace=result.trace.to_dict())
         if return_eta:
             out["eta"] = result.eta.tolist()

@@ -31,6 +31,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--max-steps", type=int, default=5000)
     ap.add_argument("--tol", type=float, default=1e-9)
     ap.add_argument("--name", default=None, help="problem name on the coordinator (default: from the file)")
+    ap.add_argument("--keep", action="store_true", help="keep the problem on the coordinator afterwards (default: drop it)")
     ap.add_argument("--out", default="runs/relax", help="folder for trace.parquet, budgets.parquet, trace.png and summary.json")
     args = ap.parse_args(argv)
     if args.dense_ring is not None:
@@ -61,6 +62,8 @@ def main(argv=None) -> dict:
     write_parquet(frame, os.path.join(args.out, "trace.parquet"))
     plot_trace(frame, os.path.join(args.out, "trace.png"))
     budgets = ray.get(coord.budgets.remote(name), timeout=600)
+    if not args.keep:
+        ray.get(coord.drop.remote(name), timeout=60)
     write_parquet(budgets, os.path.join(args.out, "budgets.parquet"))
     summary = {"problem": built, **result}
     write_json(summary, os.path.join(args.out, "summary.json"))

@@ -53,11 +53,12 @@ for _name, (_module, _lead, _help) in COMMANDS.items():
 
 
 @main.command(context_settings=PASS)
-@click.argument("name", default="energy")
 @click.pass_context
-def bench(ctx, name):
-    """Run a benchmark: python -m benchmarks.NAME [--quick] [--json PATH]."""
-    _run(f"benchmarks.{name}", ctx.args)
+def bench(ctx):
+    """Run a benchmark: emergence bench [NAME] [--quick] [--json PATH] (NAME defaults to energy)."""
+    args = list(ctx.args)
+    name = args.pop(0) if args and not args[0].startswith("-") else "energy"
+    _run(f"benchmarks.{name}", args)
 
 
 if __name__ == "__main__":

@@ -26,3 +26,13 @@ def test_module_errors_propagate_as_exit_codes():
     r = subprocess.run([sys.executable, "-m", "emergence.cli", "relax", "--dense-ring", "2"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert "--dense-ring: needs N >= 3" in r.stderr
+
+
+def test_bench_flags_are_not_taken_for_a_benchmark_name(monkeypatch):
+    import emergence.cli as cli
+
+    calls = []
+    monkeypatch.setattr(cli, "_run", lambda module, args: calls.append((module, list(args))))
+    CliRunner().invoke(main, ["bench", "--quick", "--json", "x.json"])
+    CliRunner().invoke(main, ["bench", "energy", "--quick"])
+    assert calls == [("benchmarks.energy", ["--quick", "--json", "x.json"]), ("benchmarks.energy", ["--quick"])]

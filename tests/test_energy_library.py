@@ -191,3 +191,56 @@ def test_relax_config_rejects_bad_input():
         RelaxConfig(target_gap=1e-6)
     with pytest.raises(ValueError, match="eta0"):
         relax(dense_ring(5), eta0=np.full(5, np.nan))
+
+
+@pytest.mark.parametrize(
+    "spec_patch, field",
+    [
+        ({"modules": [{"kind": ["gating"], "count": 2, "gain": 0.0}]}, "modules[0].kind"),
+        ({"modules": [{"kind": "landau", "count": 2, "a": 10**400, "b": 0.0}]}, "modules[0].a"),
+        ({"modules": [{"kind": "landau", "count": 2, "a": [[1, 2]], "b": 0.0}]}, "modules[0].a"),
+        ({"modules": [{"kind": "sequence", "count": 1, "inputs": [[1, 10**400]]}]}, "modules[0].inputs[0]"),
+        ({"modules": [{"kind": "landau", "count": 2, "a": 1, "b": 0}], "couplings": [{"family": {"x": 1}}]}, "couplings[0].family"),
+        ({"modules": [{"kind": "landau", "count": 2, "a": 1, "b": 0}], "weights": {"local": 10**400}}, "weights.local"),
+        ({"modules": [{"kind": "landau", "count": 2, "a": 1, "b": 0}], "names": 5}, "names"),
+    ],
+)
+def test_malformed_json_values_are_spec_errors_not_crashes(spec_patch, field):
+    with pytest.raises(SpecError) as err:
+        problem_from_spec(spec_patch)
+    assert err.value.field == field
+
+
+def test_term_constructors_reject_nan():
+    from emergence.energy.terms import LandauTerm, QuadraticCoupling
+
+    with pytest.raises(ValueError, match="a: values must be finite"):
+        LandauTerm(a=[0.1, float("nan")], b=0.0)
+    with pytest.raises(ValueError, match="weight: values must be finite"):
+        QuadraticCoupling([0], [1], [float("nan")], 2)
+
+
+def test_relax_settings_are_validated():
+    p = dense_ring(5)
+    for bad in ({"max_steps": 1.5}, {"tol": "1e-3"}, {"step_size": -0.1}, {"admm_rho": -1.0},
+                {"coordinate_sweeps_per_step": 0}, {"bogus": 1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            relax(p, **bad)
+    with pytest.raises(ValueError, match="eta0"):
+        relax(p, eta0=np.array([0.5, np.inf, 0.5, 0.5, 0.5]))
+
+
+def test_landau_prox_lands_exactly_on_the_box_ends():
+    from emergence.energy.relax import _landau_prox
+    from emergence.energy.terms import LandauTerm
+
+    term = LandauTerm(a=[0.1, 0.1, 0.1], b=0.0, h=[10.0, -10.0, 0.0])
+    x = _landau_prox(term, 1.0, np.array([0.3, 0.7, 0.5]), 0.1)
+    assert x[0] == 0.0 and x[1] == 1.0
+    # interior: minimise 0.1 x^2 + (x - 0.5)^2 / 0.2  ->  x = 0.5 / (1 + 0.02)
+    assert x[2] == pytest.approx(0.5 / 1.02, abs=1e-14)
+
+
+def test_homotopy_counts_stage_steps_against_max_steps():
+    r = relax(dense_ring(200), method="homotopy", max_steps=40, tol=1e-12)
+    assert r.steps <= 40

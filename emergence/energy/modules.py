@@ -147,7 +147,7 @@ def _ordered(eta_fn, kind):
         for t, x in enumerate(inputs):
             try:
                 etas.append(eta_fn(x))
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OverflowError) as exc:
                 raise SpecError(f"{where}.inputs[{t}]", str(exc)) from None
         return ModuleGroup(
             _param(spec, "a", count, where, 1.0),
@@ -162,7 +162,10 @@ def _ordered(eta_fn, kind):
 
 
 def _sequence_input(x) -> float:
-    v = np.asarray(x, dtype=np.float64)
+    try:
+        v = np.asarray(x, dtype=np.float64)
+    except OverflowError:
+        raise ValueError("expected a 1-D list of finite numbers") from None
     if v.ndim != 1 or not np.all(np.isfinite(v)):
         raise ValueError("expected a 1-D list of finite numbers")
     return sequence_eta(v)

@@ -385,7 +385,7 @@ def _landau_prox(local: LandauTerm, weight: float, v: np.ndarray, tau: float) ->
         hi = np.where(d > 0, x, hi)
         lo = np.where(d <= 0, x, lo)
         newton = x - d / np.where(dd > 0, dd, np.inf)
-        inside = (newton > lo) & (newton < hi) & (dd > 0)
+        inside = (newton >= lo) & (newton <= hi) & (dd > 0)
         x_new = np.where(inside, newton, 0.5 * (lo + hi))
         if np.max(np.abs(x_new - x)) < 1e-15:
             x = x_new

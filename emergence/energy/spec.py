@@ -43,12 +43,12 @@ def finite_array(x, count: int, where: str) -> np.ndarray:
         raise SpecError(where, "expected a number or a list of numbers")
     try:
         arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise SpecError(where, "expected a number or a list of numbers") from None
+    except (TypeError, ValueError, OverflowError):
+        raise SpecError(where, "expected a number or a list of finite numbers") from None
     if arr.ndim == 0:
         arr = np.full(count, float(arr))
     elif arr.shape != (count,):
-        raise SpecError(where, f"expected {count} values, got {arr.size}")
+        raise SpecError(where, f"expected a flat list of {count} values, got shape {list(arr.shape)}")
     if not np.all(np.isfinite(arr)):
         raise SpecError(where, "values must be finite (no NaN or infinity)")
     return arr
@@ -143,7 +143,7 @@ def problem_from_spec(spec: dict, max_modules: int = MAX_MODULES, max_couplings:
         if not isinstance(group, dict):
             raise SpecError(where, "expected an object")
         kind = group.get("kind", "landau")
-        if kind not in MODULE_KINDS:
+        if not isinstance(kind, str) or kind not in MODULE_KINDS:
             raise SpecError(f"{where}.kind", f"unknown module kind {kind!r}; known: {sorted(MODULE_KINDS)}")
         count = _count(group, where)
         total += count
@@ -169,7 +169,7 @@ def problem_from_spec(spec: dict, max_modules: int = MAX_MODULES, max_couplings:
         if not isinstance(c, dict):
             raise SpecError(where, "expected an object")
         fam = c.get("family")
-        if fam not in COUPLING_FAMILIES:
+        if not isinstance(fam, str) or fam not in COUPLING_FAMILIES:
             raise SpecError(f"{where}.family", f"unknown coupling family {fam!r}; known: {sorted(COUPLING_FAMILIES)}")
         m_total += len(c.get("i", [])) if isinstance(c.get("i"), list) else 0
         if m_total > max_couplings:
@@ -188,6 +188,16 @@ def problem_from_spec(spec: dict, max_modules: int = MAX_MODULES, max_couplings:
     for k, v in weights.items():
         if k not in terms:
             raise SpecError(f"weights.{k}", f"unknown term; terms are {sorted(terms)}")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v) or v < 0:
             raise SpecError(f"weights.{k}", "expected a finite number >= 0")
-    return EnergyProblem(n, terms, eta0, {k: float(v) for k, v in weights.items()}, spec.get("names"))
+    names = spec.get("names")
+    if names is not None and (not isinstance(names, list) or len(names) != n or not all(isinstance(x, str) for x in names)):
+        raise SpecError("names", f"expected a list of {n} strings, one label per module")
+    return EnergyProblem(n, terms, eta0, {k: float(v) for k, v in weights.items()}, names)
+
+
+def _finite(v) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # a JSON integer too large for a float
+        return False
