@@ -33,16 +33,16 @@ class Block:
         return self.hi - self.lo
 
     def energy(self, x_local: np.ndarray) -> float:
-        return self.grad_problem.with_weights(self.energy_weights).energy(x_local)
+        # one reweighted view, built on first use: this runs once per global step
+        if getattr(self, "_energy_view", None) is None:
+            self._energy_view = self.grad_problem.with_weights(self.energy_weights)
+        return self._energy_view.energy(x_local)
 
     def lipschitz(self) -> float:
         return float(self.grad_problem.curvature_rows()[: self.n_own].max())
 
     def strong_convexity(self) -> float:
-        floor = np.zeros(self.grad_problem.n)
-        for k, t in self.grad_problem.terms.items():
-            floor += self.grad_problem.weight(k) * t.curvature_floor(self.grad_problem.n)
-        return max(0.0, float(floor[: self.n_own].min()))
+        return max(0.0, float(self.grad_problem.curvature_floor()[: self.n_own].min()))
 
 
 def block_bounds(n: int, k: int) -> np.ndarray:

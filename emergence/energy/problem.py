@@ -93,11 +93,15 @@ class EnergyProblem:
         """A lower bound mu >= 0 on the Hessian's smallest eigenvalue over the box (0 if unknown
         or nonconvex). Couplings are positive semidefinite, so the local floors bound it."""
         if self._mu is None:
-            floor = np.zeros(self.n)
-            for k, t in self.terms.items():
-                floor += self.weight(k) * t.curvature_floor(self.n)
-            self._mu = max(0.0, float(floor.min())) if self.n else 0.0
+            self._mu = max(0.0, float(self.curvature_floor().min())) if self.n else 0.0
         return self._mu
+
+    def curvature_floor(self) -> np.ndarray:
+        """Per-module lower bound on the Hessian diagonal's convex part over the box."""
+        floor = np.zeros(self.n)
+        for k, t in self.terms.items():
+            floor += self.weight(k) * t.curvature_floor(self.n)
+        return floor
 
     def projected_gradient_norm(self, eta: np.ndarray, grad: np.ndarray | None = None) -> float:
         """inf-norm of eta - P(eta - grad): zero exactly at a KKT point of the box problem."""
