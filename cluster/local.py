@@ -43,7 +43,10 @@ def _env() -> dict:
 
 
 def head_running() -> bool:
-    r = subprocess.run([_ray_cli(), "status", "--address", ADDRESS], env=_env(), capture_output=True, text=True, timeout=60)
+    try:
+        r = subprocess.run([_ray_cli(), "status", "--address", ADDRESS], env=_env(), capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return False
     return r.returncode == 0
 
 
@@ -91,15 +94,17 @@ def deploy() -> None:
     from serving.app import build_app
 
     ray.init(address=ADDRESS, namespace="emergence", configure_logging=False, log_to_driver=False)
-    get_or_create_coordinator()
-    serve.start(http_options={"host": HOST, "port": SERVE_PORT})
-    serve.run(build_app({}), name="emergence", route_prefix="/", blocking=False)
-    deadline = time.time() + 120
-    while time.time() < deadline and healthz() is None:
-        time.sleep(1)
-    if healthz() is None:
-        raise SystemExit(f"Serve did not answer on {SERVE_URL}/healthz within 120 s; see `ray status` and the dashboard")
-    ray.shutdown()
+    try:
+        get_or_create_coordinator()
+        serve.start(http_options={"host": HOST, "port": SERVE_PORT})
+        serve.run(build_app({}), name="emergence", route_prefix="/", blocking=False)
+        deadline = time.time() + 120
+        while time.time() < deadline and healthz() is None:
+            time.sleep(1)
+        if healthz() is None:
+            raise SystemExit(f"Serve did not answer on {SERVE_URL}/healthz within 120 s; see `ray status` and the dashboard")
+    finally:
+        ray.shutdown()
 
 
 def stop() -> None:

@@ -51,8 +51,10 @@ class RelaxRequest(BaseModel):
         "(see emergence.energy.spec). Limits: 200000 modules, 1000000 couplings."
     )
     method: Literal[METHODS] = Field("accelerated", description=f"Relaxation method, one of {list(METHODS)}.")
-    max_steps: int = Field(5000, ge=1, le=100_000, description="Most accepted steps the solver may take.")
-    tol: float = Field(1e-9, ge=0, description="Stop when the projected-gradient norm is at most this.")
+    max_steps: int = Field(5000, ge=1, le=100_000, description="Iteration budget: steps tried (accelerated, prox), accepted steps (pgd), "
+                           "sweeps (coordinate), iterations (admm), stage + final steps (homotopy).")
+    tol: float = Field(1e-9, ge=0, description="Stop when the (prox-)gradient-mapping inf-norm is at most this; a run that can no "
+                       "longer lower the energy ends as 'roundoff' (converged to float64) or 'stalled'.")
     with_optimum: bool = Field(False, description="Also compute the optimum E* with scipy L-BFGS-B and the relative gap.")
     trace: bool = Field(True, description="Include the per-step trace (energy, eta_min, eta_max).")
 
