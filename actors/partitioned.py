@@ -27,7 +27,7 @@ import numpy as np
 import ray
 
 from emergence.energy import partition
-from emergence.energy.relax import floor_reason
+from emergence.energy.relax import Momentum, floor_reason
 
 
 @ray.remote(num_cpus=1)
@@ -136,21 +136,15 @@ def relax_partitioned(workers, infos, max_steps: int = 5000, tol: float = 1e-9, 
     L = max(i["lipschitz"] for i in infos)
     mu = min(i["mu"] for i in infos)
     t = 1.0 / L if L > 0 else 1.0
-    beta_const = (math.sqrt(L) - math.sqrt(mu)) / (math.sqrt(L) + math.sqrt(mu)) if mu > 0 else None
+    mom = Momentum(L, mu)
     t0 = time.perf_counter()
     e = float(sum(ray.get([w.energy.remote() for w in workers])))
     e0 = e
     target = None if target_energy is None or target_gap is None else target_energy + target_gap * max(e0 - target_energy, 0.0)
     energies, times = [e], [0.0]
-    momentum, theta, rejected, reason = False, 1.0, 0, "max_steps"
+    rejected, reason = 0, "max_steps"
     for _ in range(max_steps):
-        if momentum and beta_const is not None:
-            beta = beta_const
-        elif momentum:
-            theta_next = 0.5 * (1 + math.sqrt(1 + 4 * theta * theta))
-            beta, theta = (theta - 1) / theta_next, theta_next
-        else:
-            beta = 0.0
+        beta = mom.beta()
         proposals = ray.get([w.propose.remote(beta, t) for w in workers])
         pg = max(p[1] for p in proposals)
         inbox = _route(workers, [p[0] for p in proposals])
@@ -161,7 +155,7 @@ def relax_partitioned(workers, infos, max_steps: int = 5000, tol: float = 1e-9, 
             e = ez
             energies.append(e)
             times.append(time.perf_counter() - t0)
-            momentum = True
+            mom.accepted()
             if pg <= tol:
                 reason = "tol"
                 break
@@ -170,11 +164,11 @@ def relax_partitioned(workers, infos, max_steps: int = 5000, tol: float = 1e-9, 
                 break
         else:
             rejected += 1
-            if not momentum:
+            if not mom.on:
                 # a plain 1/L step can only fail on round-off: as in the single-process solver
                 reason = floor_reason(pg, t, e, tol)
                 break
-            momentum, theta = False, 1.0
+            mom.restart()
         if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
             reason = "time_budget"
             break

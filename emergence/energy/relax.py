@@ -300,26 +300,48 @@ def _pgd(problem, x, e, cfg, trace, stop, t0):
 # -- accelerated (Nesterov / FISTA with restart) -----------------------------------------------
 
 
+class Momentum:
+    """Extrapolation weights for accelerated steps, with function-value restart.
+
+    Strongly convex (mu > 0): the constant (sqrt L - sqrt mu) / (sqrt L + sqrt mu); otherwise the
+    FISTA schedule theta_{k+1} = (1 + sqrt(1 + 4 theta_k^2)) / 2, beta = (theta_k - 1) / theta_{k+1}.
+    `beta()` is 0 right after a restart (a plain step), so a refused step is retried without
+    momentum. Shared by the single-process solvers and the partitioned driver."""
+
+    def __init__(self, L: float, mu: float = 0.0):
+        self.const = (math.sqrt(L) - math.sqrt(mu)) / (math.sqrt(L) + math.sqrt(mu)) if mu > 0 and L > 0 else None
+        self.on = False
+        self.theta = 1.0
+
+    def beta(self) -> float:
+        if not self.on:
+            return 0.0
+        if self.const is not None:
+            return self.const
+        theta_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * self.theta * self.theta))
+        beta = (self.theta - 1.0) / theta_next
+        self.theta = theta_next
+        return beta
+
+    def accepted(self) -> None:
+        self.on = True
+
+    def restart(self) -> None:
+        self.on = False
+        self.theta = 1.0
+
+
 def _accelerated(problem, x, e, cfg, trace, stop, t0):
     n = problem.n
     t = _initial_step(problem, cfg)
-    L, mu = 1.0 / t, problem.strong_convexity()
-    # constant momentum when strongly convex (known mu), the FISTA schedule otherwise
-    beta_const = (math.sqrt(L) - math.sqrt(mu)) / (math.sqrt(L) + math.sqrt(mu)) if mu > 0 else None
+    mom = Momentum(1.0 / t, problem.strong_convexity())
     g = np.empty(n)
     y = np.empty(n)
     x_prev = x.copy()
-    theta = 1.0
-    momentum = False
     rejected = 0
     for _ in range(cfg.max_steps):
-        if momentum:
-            if beta_const is not None:
-                beta = beta_const
-            else:
-                theta_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * theta * theta))
-                beta = (theta - 1.0) / theta_next
-                theta = theta_next
+        beta = mom.beta()
+        if beta > 0:
             np.subtract(x, x_prev, out=y)
             y *= beta
             y += x
@@ -336,13 +358,13 @@ def _accelerated(problem, x, e, cfg, trace, stop, t0):
             x_prev, x = x, z
             e = ez
             trace.record(e, t, x, time.perf_counter() - t0)
-            momentum = True
+            mom.accepted()
             # pg is the gradient-mapping norm at the base point, which tends to x's as we converge
             if r := stop.check(e, pg):
                 return x, e, rejected, r
         else:
             rejected += 1
-            if not momentum:
+            if not mom.on:
                 # a plain step of 1/L can only fail on round-off (at the optimum) or if the guard is off
                 if cfg.stability_guard:
                     return x, e, rejected, floor_reason(pg, t, e, cfg.tol)
@@ -350,8 +372,7 @@ def _accelerated(problem, x, e, cfg, trace, stop, t0):
                 if t < 1e-16:
                     return x, e, rejected, "stalled"
             # function-value restart: drop momentum and retry from x
-            momentum = False
-            theta = 1.0
+            mom.restart()
             x_prev = x.copy()
     return x, e, rejected, "max_steps"
 
@@ -414,16 +435,11 @@ def _prox(problem, x, e, cfg, trace, stop, t0):
         t = min(t, 0.5 / (2.0 * abs(amin)))
     g = np.empty(problem.n)
     x_prev = x.copy()
-    momentum = False
-    theta = 1.0
+    mom = Momentum(1.0 / t)  # FISTA schedule: the local part's convexity is handled by the prox
     rejected = 0
     for _ in range(cfg.max_steps):
-        if momentum and cfg.prox_momentum:
-            theta_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * theta * theta))
-            base = np.clip(x + (theta - 1.0) / theta_next * (x - x_prev), 0.0, 1.0)
-            theta = theta_next
-        else:
-            base = x
+        beta = mom.beta() if cfg.prox_momentum else 0.0
+        base = np.clip(x + beta * (x - x_prev), 0.0, 1.0) if beta > 0 else x
         _, g = coupling.energy_and_grad(base, g)
         z = _landau_prox(local, wl, base - t * g, t)
         ez = problem.energy(z)
@@ -431,15 +447,16 @@ def _prox(problem, x, e, cfg, trace, stop, t0):
         if _ok(ez, e):
             x_prev, x, e = x, z, ez
             trace.record(e, t, x, time.perf_counter() - t0)
-            momentum = True
+            mom.accepted()
             if r := stop.check(e, pg):
                 return x, e, rejected, r
         else:
             rejected += 1
-            if not momentum:
+            if not mom.on:
                 # a plain prox-gradient step of 1/L_couplings cannot raise F except by round-off
                 return x, e, rejected, floor_reason(pg, t, e, cfg.tol)
-            momentum, theta, x_prev = False, 1.0, x.copy()
+            mom.restart()
+            x_prev = x.copy()
     return x, e, rejected, "max_steps"
 
 
