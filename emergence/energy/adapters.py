@@ -214,53 +214,6 @@ class PhaseAdaptiveAdapter:
 # -- adapted relaxation -----------------------------------------------------------------------
 
 
-class _TappedProblem(EnergyProblem):
-    """The adapted problem, logging (adapted energy, original energy) for every point whose
-    energy the solver evaluates, so each accepted step's original energy is known without
-    changing the solvers. Solvers record the energy of an accepted point from one of these
-    evaluations, which is how rows are matched (see `_match_original`)."""
-
-    def attach(self, original: EnergyProblem) -> "_TappedProblem":
-        self._original = original
-        self._log: list[tuple[float, float]] = []
-        return self
-
-    def energy(self, eta: np.ndarray) -> float:
-        e = super().energy(eta)
-        self._log.append((e, self._original.energy(eta)))
-        return e
-
-    def energy_and_grad(self, eta: np.ndarray, out: np.ndarray | None = None):
-        e, g = super().energy_and_grad(eta, out)
-        self._log.append((e, self._original.energy(eta)))
-        return e, g
-
-
-def _match_original(energies: Sequence[float], log: list[tuple[float, float]], start_original: float) -> list[float]:
-    """Original energy of each accepted row 1.. of a relax() trace.
-
-    Each accepted energy is the exact float some evaluation returned, evaluated after the
-    previous accepted row; so walk the log forward. A rejected evaluation can't be confused with
-    a later accepted one: it was above the then-current energy, and accepted energies only go
-    down. A row equal to the previous one with no new evaluation means the iterate didn't move.
-    """
-    out: list[float] = []
-    pos = 0
-    prev_e, prev_o = None, start_original
-    for e in energies:
-        j = pos
-        while j < len(log) and log[j][0] != e:
-            j += 1
-        if j < len(log):
-            prev_o = log[j][1]
-            pos = j + 1
-        elif prev_e is None or e != prev_e:
-            prev_o = math.nan  # no evaluation produced this value (a solver we don't know)
-        out.append(prev_o)
-        prev_e = e
-    return out
-
-
 @dataclass
 class AdaptedResult:
     """Outcome of relax_adapted. Energies named `original_*` are on the ORIGINAL weights."""
@@ -379,13 +332,11 @@ def relax_adapted(
     for rnd in range(rounds):
         w = _check_weights(adapter.update(problem.with_weights(w), x.copy(), hist), problem, w)
         hist.weights.append(dict(w))
-        tapped = _TappedProblem(problem.n, problem.terms, problem.eta0, {**problem.weights, **w}, problem.names).attach(problem)
-        start_orig = problem.energy(x)
-        res = relax(tapped, x, method=method, max_steps=steps_per_round, **relax_kwargs)
+        # relax evaluates the original objective at every accepted eta (no solver changes needed)
+        res = relax(problem.with_weights(w), x, method=method, max_steps=steps_per_round,
+                    original_energy=problem.energy, **relax_kwargs)
         rows = res.trace.energy[1:]
-        originals = _match_original(rows, tapped._log, start_orig)
-        if rows:
-            originals[-1] = problem.energy(res.eta)  # the row we can always evaluate directly
+        originals = res.trace.original_energy[1:]
         t_off = trace.time_s[-1]
         for k, (e, o) in enumerate(zip(rows, originals), start=1):
             trace.energy.append(float(e))

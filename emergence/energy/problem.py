@@ -49,7 +49,8 @@ class EnergyProblem:
 
     # -- evaluation --------------------------------------------------------------------------
     def energy(self, eta: np.ndarray) -> float:
-        return float(sum(self.weight(k) * t.energy(eta) for k, t in self.terms.items()))
+        # zero-weight terms are skipped, not multiplied by 0: views that switch a term off are cheap
+        return float(sum(self.weight(k) * t.energy(eta) for k, t in self.terms.items() if self.weight(k) != 0.0))
 
     def energy_and_grad(self, eta: np.ndarray, out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """Energy and gradient in one pass over the terms; `out` is reused when given."""
