@@ -156,6 +156,23 @@ class _PairTerm:
         return int(self.i.shape[0])
 
 
+try:  # y += A x into a caller's buffer; scipy's public `A @ x` allocates a fresh array per call
+    from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
+except ImportError:  # pragma: no cover - private scipy API; fall back to the public product
+    _csr_matvec = None
+
+
+def csr_matvec_into(a: sp.csr_matrix, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out = a @ x without allocating (page faults on fresh n-sized arrays cost as much as the
+    product itself on a VM)."""
+    if _csr_matvec is None:
+        out[:] = a @ x
+        return out
+    out.fill(0.0)
+    _csr_matvec(a.shape[0], a.shape[1], a.indptr, a.indices, a.data, x, out)
+    return out
+
+
 class QuadraticCoupling(_PairTerm):
     """sum_e w_e (eta_i - eta_j)^2, stored as the weighted graph Laplacian L so that
     E = eta^T L eta and grad = 2 L eta cost one sparse mat-vec."""
@@ -170,12 +187,16 @@ class QuadraticCoupling(_PairTerm):
         vals = np.concatenate([w, w, -w, -w])
         self.laplacian = sp.csr_matrix((vals, (rows, cols)), shape=(self.n, self.n))
         self.laplacian.sum_duplicates()
+        self._lx = np.empty(self.n)
+
+    def matvec(self, eta: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return csr_matvec_into(self.laplacian, eta, self._lx if out is None else out)
 
     def energy(self, eta: np.ndarray) -> float:
-        return float(np.dot(eta, self.laplacian @ eta))
+        return float(np.dot(eta, self.matvec(eta)))
 
     def add_energy_grad(self, eta: np.ndarray, grad: np.ndarray, scale: float) -> float:
-        lx = self.laplacian @ eta
+        lx = self.matvec(eta)
         e = float(np.dot(eta, lx))
         lx *= 2.0 * scale
         grad += lx
