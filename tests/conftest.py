@@ -22,7 +22,9 @@ def ray_session():
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if not ray.is_initialized():
         # The dashboard stays on: Tune's placement-group cleanup needs the State API.
+        # address="local": a fresh private instance even while `make run` has a cluster up.
         ray.init(
+            address="local",
             num_cpus=2,
             include_dashboard=True,
             dashboard_host="127.0.0.1",
