@@ -131,3 +131,24 @@ def test_bad_args(kwargs, name):
     args.update(kwargs)
     with pytest.raises(ValueError, match=rf"^{name}\b"):
         generate(**args)
+
+
+def test_export_writes_a_valid_atlas_with_progress(tmp_path, capsys):
+    from emergence.nvp.atlas import load_atlas
+    from emergence.nvp.synthetic import DOMAINS, main
+
+    path = main(["--out", str(tmp_path / "syn.h5"), "--n", "2", "--t", "3"])
+    atlas = load_atlas(path)
+    assert set(atlas) == set(DOMAINS)
+    assert all(d.energy.shape == (2, 3, 64, 64) for d in atlas.values())
+    assert "3/3" in capsys.readouterr().err
+
+
+def test_export_refuses_shapes_the_atlas_does_not_allow(tmp_path):
+    import pytest
+
+    from emergence.nvp.synthetic import main
+
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "bad.h5"), "--n", "1", "--t", "2", "--shape", "32", "32"])
+    assert not list(tmp_path.iterdir())
