@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 
 import emergence
+from emergence.energy.reference import lbfgsb_optimum
 from emergence.energy.relax import METHODS, relative_gap, relax
 from emergence.energy.scenarios import dense_ring_spec
 from emergence.energy.spec import SpecError, problem_from_spec
@@ -164,28 +165,6 @@ def build_problem(spec: dict, max_modules: int = MAX_MODULES, max_couplings: int
     if (bad := _find_non_finite(spec, [])) is not None:
         raise unprocessable(["problem", *bad], "values must be finite (no NaN or infinity)")
     return problem
-
-
-def lbfgsb_optimum(problem, x0: np.ndarray | None = None) -> float:
-    """E* = min over [0, 1]^n by scipy L-BFGS-B with tight tolerances (an independent reference)."""
-    from scipy.optimize import Bounds, minimize
-
-    buf = np.empty(problem.n)
-
-    def fun(x):
-        e, g = problem.energy_and_grad(x, buf)
-        return e, g.copy()
-
-    start = np.clip(np.asarray(problem.eta0 if x0 is None else x0, dtype=np.float64), 0.0, 1.0)
-    r = minimize(
-        fun,
-        start,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=Bounds(np.zeros(problem.n), np.ones(problem.n)),
-        options={"maxiter": 10_000, "maxfun": 20_000, "ftol": 1e-16, "gtol": 1e-12},
-    )
-    return float(r.fun)
 
 
 def _check_finite(answer: dict) -> None:

@@ -6,19 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.optimize import Bounds, minimize
 
 from emergence.energy import partition
 from emergence.energy.modules import gate_eta, gate_hazard, sequence_eta
+from emergence.energy.reference import lbfgsb_optimum
 from emergence.energy.relax import METHODS, RelaxConfig, color_classes, delta_f90, relax
 from emergence.energy.scenarios import dense_ring, dense_ring_spec, random_problem
 from emergence.energy.spec import SpecError, problem_from_spec
-
-
-def lbfgsb_optimum(p) -> float:
-    r = minimize(lambda x: p.energy_and_grad(x, np.empty(p.n)), p.eta0, jac=True, method="L-BFGS-B",
-                 bounds=Bounds(np.zeros(p.n), np.ones(p.n)), options={"maxiter": 5000, "ftol": 1e-16, "gtol": 1e-12})
-    return float(r.fun)
 
 
 def finite_difference(p, x, h=1e-6):

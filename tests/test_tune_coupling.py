@@ -4,7 +4,6 @@ Ray, argument validation without Ray, and one quick 3 x 3 grid sweep on the shar
 from __future__ import annotations
 
 import json
-import math
 import os
 
 import numpy as np

@@ -62,6 +62,7 @@ import numpy as np
 
 from emergence.energy.modules import gate_eta, gate_hazard
 from emergence.energy.problem import EnergyProblem
+from emergence.energy.reference import lbfgsb_optimum
 from emergence.energy.relax import RelaxConfig, delta_f90, relax
 from emergence.energy.terms import GateBenefitCoupling, LandauTerm, QuadraticCoupling
 
@@ -163,26 +164,6 @@ def build_problem(
     return base.with_weights({"quadratic": w_quad, "gate_benefit": w_gate}), gain
 
 
-def lbfgs_optimum(problem: EnergyProblem, x0: np.ndarray | None = None) -> float:
-    """Energy of an L-BFGS-B minimiser of the same box problem (a reference for `gap`)."""
-    from scipy.optimize import Bounds, minimize
-
-    def fun(x):
-        e, g = problem.energy_and_grad(x, np.empty(problem.n))
-        return e, g
-
-    x0 = problem.eta0 if x0 is None else x0
-    res = minimize(
-        fun,
-        np.array(x0, dtype=np.float64),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=Bounds(np.zeros(problem.n), np.ones(problem.n)),
-        options={"maxiter": 20000, "ftol": 1e-15, "gtol": 1e-12},
-    )
-    return float(min(res.fun, problem.energy(np.clip(res.x, 0.0, 1.0))))
-
-
 DEFAULT_TRIAL = {
     "n": 2000,
     "w_gate": 0.4,
@@ -211,7 +192,7 @@ def trial_reports(config: dict) -> Iterator[dict[str, Any]]:
     problem, gain = build_problem(int(cfg["n"]), cfg["w_gate"], cfg["cost"], cfg["w_quad"], cfg["k"], cfg["delta"])
     hazard_mean = float(np.mean(gate_hazard(gain, cfg["cost"], cfg["k"])))
     eta0_mean = float(np.mean(problem.eta0))
-    optimum = lbfgs_optimum(problem) if cfg["gap"] else math.nan
+    optimum = lbfgsb_optimum(problem) if cfg["gap"] else math.nan
 
     x = problem.eta0.copy()
     energies = [problem.energy(x)]

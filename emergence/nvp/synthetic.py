@@ -154,6 +154,22 @@ def _face_conductivity(kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------- simulators
 
 
+def _integrate(e: np.ndarray, t: int, dt: float, dt_max: float, rate, clip: bool = False) -> np.ndarray:
+    """Explicit Euler substeps of at most dt_max, recording the field every dt: (n, t, H, W).
+    `rate(e)` is dE/dt; `clip` keeps E >= 0 where the scheme alone does not guarantee it."""
+    m = _n_substeps(dt, dt_max)
+    h = dt / m
+    out = np.empty((e.shape[0], t, *e.shape[1:]), dtype=np.float32)
+    out[:, 0] = e
+    for step in range(1, t):
+        for _ in range(m):
+            e = e + h * rate(e)
+            if clip:
+                np.maximum(e, 0.0, out=e)
+        out[:, step] = e
+    return out
+
+
 def heat_diffusion(n, t, shape, dt, dx, rng, sources: bool = False) -> np.ndarray:
     """Heat equation dE/dt = div(kappa(x) grad E) [+ s(x, E)] with a smooth random kappa(x) > 0.
 
@@ -178,20 +194,14 @@ def heat_diffusion(n, t, shape, dt, dx, rng, sources: bool = False) -> np.ndarra
         pattern = np.exp(_smooth_field(rng, n, shape))
         pattern /= pattern.sum(axis=(1, 2), keepdims=True)
         dt_max = min(dt_max, 1.0 / rate)
-    m = _n_substeps(dt, dt_max)
-    h = dt / m
 
-    out = np.empty((n, t, *shape), dtype=np.float32)
-    out[:, 0] = e
-    for step in range(1, t):
-        for _ in range(m):
-            fx, fy = _diffusive_fluxes(e, kx, ky, dx)
-            de = -_div(fx, fy, dx)
-            if sources:
-                de += rate * (e.sum(axis=(1, 2), keepdims=True) * pattern - e)
-            e = e + h * de
-        out[:, step] = e
-    return out
+    def dedt(e):
+        de = -_div(*_diffusive_fluxes(e, kx, ky, dx), dx)
+        if sources:
+            de += rate * (e.sum(axis=(1, 2), keepdims=True) * pattern - e)
+        return de
+
+    return _integrate(e, t, dt, dt_max, dedt)
 
 
 def advection_diffusion(n, t, shape, dt, dx, rng, diffusivity: float = 0.1) -> np.ndarray:
@@ -205,7 +215,6 @@ def advection_diffusion(n, t, shape, dt, dx, rng, diffusivity: float = 0.1) -> n
     n, t, shape, dt, dx = _check_common(n, t, shape, dt, dx)
     d = _check_positive("diffusivity", diffusivity)
     rng = _as_rng(rng)
-    h_, w_ = shape
     # psi[i, j] lives on the corner (i+1/2, j+1/2); amplitude chosen so |u| ~ 0.5 dx per unit time.
     psi = _smooth_field(rng, n, shape) * (0.5 * dx * max(1.0, min(shape) / 8.0))
     u = (psi - np.roll(psi, 1, axis=-2)) / dx  # x-velocity on x-faces (i, j+1/2)
@@ -217,21 +226,16 @@ def advection_diffusion(n, t, shape, dt, dx, rng, diffusivity: float = 0.1) -> n
 
     speed = float(np.abs(u).max() + np.abs(v).max())
     dt_max = 1.0 / (4.0 * d / (dx * dx) + 2.0 * speed / dx)
-    m = _n_substeps(dt, dt_max)
-    h = dt / m
     up, um = np.maximum(u, 0.0), np.minimum(u, 0.0)
     vp, vm = np.maximum(v, 0.0), np.minimum(v, 0.0)
 
-    out = np.empty((n, t, h_, w_), dtype=np.float32)
-    out[:, 0] = e
-    for step in range(1, t):
-        for _ in range(m):
-            fx, fy = _diffusive_fluxes(e, d, d, dx)
-            fx += up * e + um * np.roll(e, -1, axis=-1)
-            fy += vp * e + vm * np.roll(e, -1, axis=-2)
-            e = e - h * _div(fx, fy, dx)
-        out[:, step] = e
-    return out
+    def dedt(e):
+        fx, fy = _diffusive_fluxes(e, d, d, dx)
+        fx += up * e + um * np.roll(e, -1, axis=-1)
+        fy += vp * e + vm * np.roll(e, -1, axis=-2)
+        return -_div(fx, fy, dx)
+
+    return _integrate(e, t, dt, dt_max, dedt)
 
 
 def reaction_diffusion(
@@ -252,18 +256,11 @@ def reaction_diffusion(
     e = _blobs(rng, n, shape, amplitude=0.5 * k, background=0.02 * k)
 
     dt_max = min(dx * dx / (4.0 * d), 0.5 / float(r_seq.max()))
-    m = _n_substeps(dt, dt_max)
-    h = dt / m
 
-    out = np.empty((n, t, *shape), dtype=np.float32)
-    out[:, 0] = e
-    for step in range(1, t):
-        for _ in range(m):
-            fx, fy = _diffusive_fluxes(e, d, d, dx)
-            e = e + h * (-_div(fx, fy, dx) + r_seq * e * (1.0 - e / k))
-            np.maximum(e, 0.0, out=e)
-        out[:, step] = e
-    return out
+    def dedt(e):
+        return -_div(*_diffusive_fluxes(e, d, d, dx), dx) + r_seq * e * (1.0 - e / k)
+
+    return _integrate(e, t, dt, dt_max, dedt, clip=True)
 
 
 # ----------------------------------------------------------------------------- perturbations
