@@ -337,17 +337,10 @@ def relax_adapted(
                     original_energy=problem.energy, **relax_kwargs)
         rows = res.trace.energy[1:]
         originals = res.trace.original_energy[1:]
-        t_off = trace.time_s[-1]
-        for k, (e, o) in enumerate(zip(rows, originals), start=1):
-            trace.energy.append(float(e))
-            trace.original_energy.append(float(o))
-            trace.step_size.append(res.trace.step_size[k])
-            trace.eta_min.append(res.trace.eta_min[k])
-            trace.eta_max.append(res.trace.eta_max[k])
-            trace.time_s.append(t_off + res.trace.time_s[k])
-            hist.energy.append(float(e))
-            hist.original_energy.append(float(o))
-            hist.round_index.append(rnd)
+        trace.extend(res.trace, time_offset=trace.time_s[-1])
+        hist.energy.extend(float(e) for e in rows)
+        hist.original_energy.extend(float(o) for o in originals)
+        hist.round_index.extend([rnd] * len(rows))
         rejected += res.rejected
         x = res.eta
         e_adapted = res.energy

@@ -104,6 +104,12 @@ class RelaxTrace:
 
     COLUMNS = ("energy", "step_size", "eta_min", "eta_max", "time_s", "original_energy")
 
+    def extend(self, other: "RelaxTrace", time_offset: float = 0.0) -> None:
+        """Append other's rows after its start row (row 0 repeats our last one)."""
+        for c in self.COLUMNS:
+            col = getattr(other, c)[1:]
+            getattr(self, c).extend([v + time_offset for v in col] if c == "time_s" else col)
+
     def to_dict(self) -> dict[str, list[float]]:
         return {c: list(getattr(self, c)) for c in self.COLUMNS}
 
@@ -680,8 +686,7 @@ def _homotopy(problem, x, e, cfg, trace, stop, t0):
     sub_trace = RelaxTrace(original_fn=trace.original_fn)
     sub_trace.record(e, 0.0, x, 0.0)
     x, e, rej, reason = _accelerated(problem, x, e, final_cfg, sub_trace, stop, t0)
-    for col in RelaxTrace.COLUMNS:
-        getattr(trace, col).extend(getattr(sub_trace, col)[1:])
+    trace.extend(sub_trace)
     return x, e, rejected + rej, reason
 
 
