@@ -10,7 +10,10 @@ import time
 
 def target(value: float, goal: float, kind: str = "<=") -> dict:
     """A target with `met` computed from value and goal, never typed in."""
-    met = value <= goal if kind == "<=" else value >= goal
+    compare = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">=": lambda a, b: a >= b, ">": lambda a, b: a > b}
+    if kind not in compare:
+        raise ValueError(f"kind must be one of {sorted(compare)}, got {kind!r}")
+    met = compare[kind](value, goal)  # NaN compares False: a missing figure never meets a target
     return {"value": value, "goal": f"{kind} {goal}", "met": bool(met)}
 
 
