@@ -28,9 +28,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.energy --json benchmarks/results/energy.json
+	$(PY) -m benchmarks.nvp --json benchmarks/results/nvp.json
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks.energy --quick
+	$(PY) -m benchmarks.nvp --quick
 
 clean:
 	rm -rf runs .pytest_cache

@@ -26,5 +26,35 @@ def energy_table(report: dict) -> str:
     return "\n".join(rows)
 
 
+def nvp_table(report: dict) -> str:
+    f = report["figures"]
+    keys = ("skill", "change_fidelity", "gradient_alignment", "entropy_coherence", "entropy_violation_rate", "coverage95")
+    rows = ["| domain | method | skill | change fidelity | grad. alignment | entropy coherence | entropy violations | 95% coverage | rollout skill @10 / @50 |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in f["evaluation"]:
+        name = r["domain"] + ("" if r["known"] else " (held out)")
+        for method in ("model", "model_enforced", "linear", "persistence"):
+            m = r["one_step"].get(method)
+            if m is None:
+                continue
+            cells = " | ".join(f"{m[k]:.3f}" if k in m else "–" for k in keys)
+            roll = r["rollout"].get(method.replace("_enforced", ""), {}) if method != "model_enforced" else {}
+            rs = " / ".join(f"{roll[k]:.3f}" for k in ("skill@10", "skill@50") if k in roll) or "–"
+            rows.append(f"| {name} | {method} | {cells} | {rs} |")
+    rows += ["", "| size | model, batch 1, 1 thread (ms) | one FD step (ms) | FD advance of one dt (ms) |", "|---|---:|---:|---:|"]
+    for s, l in f["latency_ms"].items():
+        rows.append(f"| {s}×{s} | {l['model_ms']:.2f} | {l['fd_step_ms']:.3f} | {l['fd_advance_dt_ms']:.3f} ({l['fd_substeps_per_dt']} substeps) |")
+    if "throughput" in f:
+        t = f["throughput"]
+        rows += ["", f"Ray Train throughput: {t['1']['samples_per_s']:.0f} samples/s with 1 worker, "
+                     f"{t['2']['samples_per_s']:.0f} with 2 (×{t['speedup_2_over_1']:.2f})."]
+    rows += ["", "| target | value | goal | met |", "|---|---:|---|---|"]
+    for k, t in report["targets"].items():
+        rows.append(f"| {k} | {t['value']:.3g} | {t['goal']} | {'yes' if t['met'] else 'NO'} |")
+    return "\n".join(rows)
+
+
 if __name__ == "__main__":
-    print(energy_table(json.load(open(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/energy.json"))))
+    path = sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/energy.json"
+    report = json.load(open(path))
+    print(nvp_table(report) if report.get("benchmark") == "nvp" else energy_table(report))

@@ -6,6 +6,9 @@
 
 The head listens on 127.0.0.1 (GCS 6390, dashboard 8265, metrics 8080) with token auth, which
 Ray 2.60 turns on by default; the Ray CLIs need RAY_AUTH_MODE=token to find the token.
+
+POST /predict serves the NVP model at runs/nvp/default (EMERGENCE_NVP_MODEL overrides): the first
+start trains it (a few minutes, progress on stderr), later starts reuse it.
 """
 
 from __future__ import annotations
@@ -58,6 +61,19 @@ def healthz(timeout: float = 2.0) -> dict | None:
         return None
 
 
+def _predict_curl(model_path: str) -> str:
+    """A /predict example fed with the window size the served model reads."""
+    try:
+        with open(os.path.join(model_path, "config.json")) as f:
+            history = int(json.load(f)["history"])
+    except (OSError, ValueError, KeyError):
+        history = 3  # NVPConfig's default
+    py = sys.executable
+    return (f"""{py} -c "import json, numpy as np; e = np.random.default_rng(0).random(({history}, 64, 64)); """
+            f"""print(json.dumps({{'field': e[-1].tolist(), 'previous': e[:-1].tolist(), 'domain': 'heat', 'steps': 3}}))" \\
+       | curl -s -X POST {SERVE_URL}/predict -H 'content-type: application/json' -d @- | head -c 400; echo""")
+
+
 def start() -> None:
     if head_running():
         print(f"Ray head already running at {ADDRESS}")
@@ -67,7 +83,7 @@ def start() -> None:
                f"--metrics-export-port={METRICS_PORT}", "--disable-usage-stats"]
         print("$", " ".join(cmd))
         subprocess.run(cmd, env=_env(), check=True)
-    deploy()
+    model_path = deploy()
     print(f"""
 Emergence is up.
   Ray dashboard   {DASHBOARD}
@@ -79,13 +95,23 @@ Try:
   curl -s -X POST {SERVE_URL}/relax -H 'content-type: application/json' \\
        -d '{{"problem": {{"modules": [{{"kind": "gating", "count": 5, "a": 0.15, "b": 0.05, "gain": [0, 0.02, 0.04, 0.06, 0.08]}}],
             "couplings": [{{"family": "quadratic", "i": [0,1,2,3,4], "j": [1,2,3,4,0], "weight": 0.6}}]}}, "with_optimum": true}}'
+  curl -s {SERVE_URL}/predict/model          # the NVP model: history, domains ({model_path})
+  {_predict_curl(model_path)}
   RAY_AUTH_MODE=token ray job submit --address {DASHBOARD} --working-dir . -- python -m tune.coupling --quick
 Stop with: make stop
 """)
 
 
-def deploy() -> None:
-    """Deploy the Serve app (detached) and the shared energy coordinator onto the running head."""
+def deploy() -> str:
+    """Deploy the Serve app (detached) and the shared energy coordinator onto the running head.
+    Trains the default NVP model first when there is none; returns its path."""
+    from emergence.nvp.default import DEFAULT_MODEL_DIR, ensure_default_model
+
+    # Trained here, before Ray is joined, with its progress bar on this terminal; a replica
+    # would train it silently and past the health-check deadline.
+    model_path = os.path.abspath(ensure_default_model(DEFAULT_MODEL_DIR, progress=True))
+    print(f"NVP model: {model_path}")
+
     os.environ["RAY_AUTH_MODE"] = "token"  # a driver joining a token-auth head must say so
     import ray
     from ray import serve
@@ -97,7 +123,7 @@ def deploy() -> None:
     try:
         get_or_create_coordinator()
         serve.start(http_options={"host": HOST, "port": SERVE_PORT})
-        serve.run(build_app({}), name="emergence", route_prefix="/", blocking=False)
+        serve.run(build_app({"model_path": model_path}), name="emergence", route_prefix="/", blocking=False)
         deadline = time.time() + 120
         while time.time() < deadline and healthz() is None:
             time.sleep(1)
@@ -105,6 +131,7 @@ def deploy() -> None:
             raise SystemExit(f"Serve did not answer on {SERVE_URL}/healthz within 120 s; see `ray status` and the dashboard")
     finally:
         ray.shutdown()
+    return model_path
 
 
 def stop() -> None:
@@ -136,7 +163,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Local Ray head + Serve app for Emergence.")
     ap.add_argument("action", choices=["start", "stop", "status", "deploy"])
     args = ap.parse_args(argv)
-    return {"start": start, "stop": stop, "status": status, "deploy": deploy}[args.action]() or 0
+    if args.action == "deploy":
+        deploy()
+        return 0
+    return {"start": start, "stop": stop, "status": status}[args.action]() or 0
 
 
 if __name__ == "__main__":

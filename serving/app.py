@@ -2,17 +2,21 @@
 
     serve run serving.app:app                      # import path in cluster/serve_config.yaml
     serve run serving.app:build_app max_modules=1000
+    serve run serving.app:build_app model_path=runs/nvp/default log_path=runs/nvp/predictions.jsonl
 
 Routes stay thin: they validate the envelope (pydantic), turn the problem spec into an
 `EnergyProblem` with the library's `problem_from_spec`, call the library's `relax`, and shape
 the answer. CPU-bound work runs in a worker thread, so /healthz keeps answering while a
-relaxation runs. Errors use FastAPI's 422 shape: {"detail": [{"loc", "msg", "type"}]}.
+relaxation runs. POST /predict is answered by the `NVPPredictor` deployment (serving.predict),
+reached through a DeploymentHandle. Errors use FastAPI's 422 shape: {"detail": [{"loc", "msg", "type"}]}.
 """
 
 # No `from __future__ import annotations`: Serve's class-based view re-signs the handlers and
 # FastAPI would then read string annotations as query parameters.
 import asyncio
+import logging
 import math
+import os
 import re
 import time
 from typing import Annotated, Any, Literal
@@ -24,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
+from ray.serve.handle import DeploymentHandle
 
 import emergence
 from emergence.energy.reference import lbfgsb_optimum
@@ -32,6 +37,9 @@ from emergence.energy.scenarios import dense_ring_spec
 from emergence.energy.spec import SpecError, problem_from_spec
 
 from .metrics import get_metrics
+from .predict import PREDICT_DESCRIPTION, NVPPredictor, PredictError, PredictRequest
+
+logger = logging.getLogger("ray.serve")
 
 MAX_MODULES = 200_000
 MAX_COUPLINGS = 1_000_000
@@ -79,6 +87,29 @@ class RelaxResponse(BaseModel):
     trace: RelaxTraceOut | None = Field(None, description="Present when the request asked for trace.")
     optimum: float | None = Field(None, description="E* from L-BFGS-B; present when with_optimum.")
     gap: float | None = Field(None, description="(energy - E*) / (initial_energy - E*); present when with_optimum.")
+
+
+class ThermoCheckOut(BaseModel):
+    energy_in: float
+    energy_out: float
+    energy_drift: float | None = Field(description="(energy_out - energy_in) / energy_in; null when energy_in is 0.")
+    entropy_in: float
+    entropy_out: float
+    entropy_change: float
+    min_value: float
+    violations: list[str] = Field(description="Failed checks (after projection when `projected`).")
+    projected: bool = Field(description="The field was changed to meet the limits (`enforce`).")
+    violations_before: list[str] | None = Field(None, description="What the projection fixed.")
+
+
+class PredictResponse(BaseModel):
+    mean: list = Field(description="Predicted E_t+1: an H×W map, or a list of `steps` maps for a rollout.")
+    std: list = Field(description="Calibrated std of each predicted map, same layout as `mean`.")
+    shape: list[int] = Field(description="[H, W].")
+    steps: int
+    domain: str = Field(description="The domain used, 'unknown' for the unknown-domain embedding.")
+    thermo: list[ThermoCheckOut] = Field(description="One report per step.")
+    model: dict[str, Any] = Field(description="Path, history, domains and training summary of the model.")
 
 
 class Health(BaseModel):
@@ -245,7 +276,8 @@ class RequestMetricsMiddleware:
 fastapi_app = FastAPI(
     title="emergence",
     version=emergence.__version__,
-    description="Energy coordination over Ray Serve: relax a problem spec to lower its total free energy.",
+    description="Energy coordination over Ray Serve: relax a problem spec to lower its total free energy, "
+    "and predict the next energy field with the NVP model.",
 )
 fastapi_app.add_middleware(RequestMetricsMiddleware)
 
@@ -268,14 +300,19 @@ async def _validation_error(request, exc: RequestValidationError) -> JSONRespons
 
 _ERRORS = {422: {"model": ErrorBody, "description": "Invalid body; `loc` names the field."},
            500: {"model": ErrorBody, "description": "The solver produced a non-finite value."}}
+_PREDICT_ERRORS = {422: {"model": ErrorBody, "description": "Invalid body; `loc` names the field, `msg` the reason."},
+                   500: {"model": ErrorBody, "description": "The prediction failed or was non-finite."},
+                   503: {"model": ErrorBody, "description": "No NVP model is loaded (the message says why)."}}
 
 
 @serve.deployment(name="EmergenceAPI", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=16)
 @serve.ingress(fastapi_app)
 class EmergenceAPI:
-    def __init__(self, max_modules: int = MAX_MODULES, max_couplings: int = MAX_COUPLINGS):
+    def __init__(self, max_modules: int = MAX_MODULES, max_couplings: int = MAX_COUPLINGS,
+                 predictor: DeploymentHandle | None = None):
         self.max_modules = max_modules
         self.max_couplings = max_couplings
+        self.predictor = predictor  # None: an app built without NVP; /predict answers 503
         self.metrics = get_metrics()  # created here, inside the replica
 
     @fastapi_app.get("/healthz", response_model=Health, summary="Liveness and version")
@@ -312,17 +349,55 @@ class EmergenceAPI:
             pass
         return answer
 
+    @fastapi_app.post(
+        "/predict",
+        response_model=PredictResponse,
+        response_model_exclude_none=True,
+        responses=_PREDICT_ERRORS,
+        summary="Predict the next energy field (or roll out several) with the NVP model",
+        description=PREDICT_DESCRIPTION,
+    )
+    async def predict(self, body: PredictRequest):
+        try:
+            return JSONResponse(await self._predictor().predict.remote(body))
+        except (ApiError, PredictError) as exc:
+            return ApiError(exc.status, exc.detail).response()
+        except Exception as exc:  # e.g. the predictor replica died: still a JSON answer
+            logger.exception("/predict failed")
+            return ApiError(500, f"prediction failed: {type(exc).__name__}").response()
+
+    @fastapi_app.get("/predict/model", summary="The NVP model behind /predict: loaded or not, history, domains")
+    async def predict_model(self) -> dict:
+        try:
+            return await self._predictor().info.remote()
+        except ApiError as exc:
+            return exc.response()
+
+    def _predictor(self) -> DeploymentHandle:
+        if self.predictor is None:
+            raise ApiError(503, "this app was built without the NVP predictor deployment")
+        return self.predictor
+
 
 class AppArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_modules: int = Field(MAX_MODULES, ge=1)
     max_couplings: int = Field(MAX_COUPLINGS, ge=0)
+    model_path: str | None = Field(None, description="NVP model directory; default emergence.nvp.default's.")
+    log_path: str | None = Field(None, description="Append one energy-vector JSONL record per predicted step here.")
+
+
+def _absolute(path: str | None) -> str | None:
+    # Resolved here, in the driver: a replica's cwd need not be the caller's.
+    return None if path is None else os.path.abspath(os.path.expanduser(path))
 
 
 def build_app(args: dict | None = None):
-    """Application builder: `serve run serving.app:build_app [max_modules=N] [max_couplings=M]`."""
+    """Application builder: `serve run serving.app:build_app [max_modules=N] [max_couplings=M]
+    [model_path=DIR] [log_path=FILE]`."""
     a = AppArgs.model_validate(args or {})
-    return EmergenceAPI.bind(max_modules=a.max_modules, max_couplings=a.max_couplings)
+    predictor = NVPPredictor.bind(model_path=_absolute(a.model_path), log_path=_absolute(a.log_path))
+    return EmergenceAPI.bind(max_modules=a.max_modules, max_couplings=a.max_couplings, predictor=predictor)
 
 
-app = EmergenceAPI.bind()
+app = build_app()

@@ -16,10 +16,16 @@ REQUEST_LATENCY = "emergence_request_latency_seconds"
 RELAX_STEPS = "emergence_relax_steps"
 RELAX_SECONDS = "emergence_relax_seconds"
 RELAX_FINAL_ENERGY = "emergence_relax_final_energy"
+PREDICTIONS = "emergence_predictions"
+PREDICT_STEPS = "emergence_predict_steps"
+PREDICT_VIOLATIONS = "emergence_predict_thermo_violations"
+PREDICT_GROUP_SIZE = "emergence_predict_group_size"
 
 LATENCY_BOUNDARIES = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]
 STEPS_BOUNDARIES = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000]
 RELAX_SECONDS_BOUNDARIES = [0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0]
+PREDICT_STEPS_BOUNDARIES = [1, 2, 5, 10, 20, 50, 100]
+GROUP_SIZE_BOUNDARIES = [1, 2, 4, 8, 16, 32, 64]
 
 
 class ServingMetrics:
@@ -46,6 +52,20 @@ class ServingMetrics:
         self.relax_final_energy = Gauge(
             RELAX_FINAL_ENERGY, description="Final energy of the last relaxation, by method.", tag_keys=("method",)
         )
+        self.predictions = Counter(
+            PREDICTIONS, description="NVP predictions answered (a rollout counts once), by domain.", tag_keys=("domain",)
+        )
+        self.predict_steps = Histogram(
+            PREDICT_STEPS, description="Steps per NVP prediction (1 unless a rollout).", boundaries=PREDICT_STEPS_BOUNDARIES
+        )
+        self.predict_violations = Counter(
+            PREDICT_VIOLATIONS, description="Thermodynamic limit violations seen in predictions, by domain.",
+            tag_keys=("domain",),
+        )
+        # Requests that shared one forward pass: how much @serve.batch actually batches.
+        self.predict_group_size = Histogram(
+            PREDICT_GROUP_SIZE, description="Requests per NVP forward pass.", boundaries=GROUP_SIZE_BOUNDARIES
+        )
 
     def record_request(self, route: str, status: int, seconds: float) -> None:
         self.requests.inc(1, tags={"route": route, "status": str(status)})
@@ -55,6 +75,15 @@ class ServingMetrics:
         self.relax_steps.observe(steps)
         self.relax_seconds.observe(seconds)
         self.relax_final_energy.set(energy, tags={"method": method})
+
+    def record_prediction(self, domain: str, steps: int, violations: int) -> None:
+        self.predictions.inc(1, tags={"domain": domain})
+        self.predict_steps.observe(steps)
+        if violations:
+            self.predict_violations.inc(violations, tags={"domain": domain})
+
+    def record_predict_group(self, size: int) -> None:
+        self.predict_group_size.observe(size)
 
 
 _lock = threading.Lock()

@@ -19,6 +19,7 @@ from .thermo import ThermoLimits
 from .train import NVPModel, make_samples, predict_samples
 
 ROLLOUT_STEPS = (10, 50)
+DIVERGED = 1e3  # a rollout whose field exceeds this many times the data's max has diverged
 
 
 def one_step(model: NVPModel, domain: Domain, known: bool = True, limits: ThermoLimits | None = None,
@@ -59,7 +60,8 @@ def _align_prev2(domain: Domain, history: int) -> np.ndarray:
 def rollout(model: NVPModel, domain: Domain, known: bool = True, steps=ROLLOUT_STEPS,
             limits: ThermoLimits | None = None, max_sequences: int = 8) -> dict[str, dict[str, float]]:
     """Autoregressive error after each k in `steps` (only ks that fit in the sequences):
-    {method: {"rmse@k": ..., "skill@k": ...}} with skill relative to persistence at the same k."""
+    {method: {"rmse@k": ..., "skill@k": ...}} with skill relative to persistence at the same k.
+    A model rollout that diverges scores rmse inf (skill -inf) from then on; `diverged_at` says when."""
     e = domain.energy[:max_sequences].astype(np.float32)
     h = max(model.config.history, 2)
     start = h - 1  # index of E_t; linear extrapolation needs E_t-1
@@ -69,18 +71,28 @@ def rollout(model: NVPModel, domain: Domain, known: bool = True, steps=ROLLOUT_S
     horizon = max(ks)
     name = domain.name if known else None
     window = e[:, start - model.config.history + 1 : start + 1]
-    step_fn = (lambda m, p: limits(m, p)[0]) if limits is not None else None
-    means, _ = model.rollout(window, horizon, name, domain.dt, domain.dx, step_fn=step_fn)
+    means, diverged_at = [], None
+    for k in range(1, horizon + 1):  # step by step, so a diverging rollout is recorded, not fatal
+        mean, _ = model.predict(window, name, domain.dt, domain.dx)
+        if limits is not None and np.isfinite(mean).all():
+            mean = limits(mean, window[:, -1])[0]
+        if not np.isfinite(mean).all() or np.abs(mean).max() > DIVERGED * max(1.0, float(np.abs(e).max())):
+            diverged_at = k
+            break
+        means.append(mean)
+        window = np.concatenate([window[:, 1:], mean[:, None]], axis=1)
     e_t, last = e[:, start], e[:, start] - e[:, start - 1]
     out: dict[str, dict[str, float]] = {"model": {}, "persistence": {}, "linear": {}}
     for k in ks:
         true = e[:, start + k]
-        preds = {"model": means[:, k - 1], "persistence": e_t, "linear": np.maximum(e_t + k * last, 0.0)}
+        preds = {"model": means[k - 1] if k <= len(means) else None, "persistence": e_t,
+                 "linear": np.maximum(e_t + k * last, 0.0)}
         base = M.rmse(e_t, true)
         for method, pred in preds.items():
-            r = M.rmse(pred, true)
+            r = float("inf") if pred is None else M.rmse(pred, true)
             out[method][f"rmse@{k}"] = r
             out[method][f"skill@{k}"] = float("nan") if base == 0 else 1.0 - r / base
+    out["model"]["diverged_at"] = diverged_at
     return out
 
 
