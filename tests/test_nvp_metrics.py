@@ -60,3 +60,16 @@ def test_sharpening_the_field_is_an_entropy_violation(seq):
 def test_shapes_are_checked():
     with pytest.raises(ValueError, match=r"\(B, H, W\)"):
         m.rmse(np.zeros((64, 64)), np.zeros((64, 64)))
+
+
+def test_change_fidelity_weighs_every_snapshot_the_same():
+    """Pooled, the ratio would equal skill; per field, a quiet snapshot predicted badly counts
+    as much as an active one predicted perfectly."""
+    rng = np.random.default_rng(3)
+    prev = rng.uniform(1, 2, (2, 64, 64))
+    change = np.stack([rng.normal(0, 1.0, (64, 64)), rng.normal(0, 0.01, (64, 64))])  # active, quiet
+    true = prev + change
+    pred = true.copy()
+    pred[1] = prev[1]  # the quiet snapshot: persistence
+    assert m.change_fidelity(pred, true, prev) == pytest.approx(0.5)
+    assert m.skill(pred, true, prev) > 0.99  # pooled RMSE barely sees the quiet snapshot

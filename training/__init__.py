@@ -1,1 +1,1 @@
-"""Ray Train entrypoints (`python -m training.NAME`): NVP and synthesis training arrive with their issues."""
+"""Ray Train entrypoints, each runnable as `python -m training.NAME` and under `ray job submit`: `nvp` (data-parallel JaxTrainer)."""

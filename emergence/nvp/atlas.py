@@ -33,20 +33,25 @@ class Domain:
         return tuple(self.energy.shape[2:])
 
 
-def validate_energy(arr, where: str) -> np.ndarray:
-    """Check an (N, T, H, W) energy array; raise AtlasError naming `where` and the problem."""
-    a = np.asarray(arr)
-    if a.dtype != np.float32:
-        raise AtlasError(f"{where}: energy must be float32, got {a.dtype}")
-    if a.ndim != 4:
-        raise AtlasError(f"{where}: energy must have shape (N, T, H, W), got {a.shape}")
-    n, t, h, w = a.shape
+def check_layout(shape: tuple, where: str) -> None:
+    """(N, T, H, W) with N >= 1, T >= 2 and an allowed map shape; AtlasError naming `where` otherwise."""
+    if len(shape) != 4:
+        raise AtlasError(f"{where}: energy must have shape (N, T, H, W), got {tuple(shape)}")
+    n, t, h, w = shape
     if n < 1:
         raise AtlasError(f"{where}: no sequences (N = 0)")
     if t < 2:
         raise AtlasError(f"{where}: T = {t}; at least 2 steps are needed for E_t -> E_t+1 pairs")
     if (h, w) not in ALLOWED_SHAPES:
         raise AtlasError(f"{where}: map shape {h}x{w} not allowed; allowed: {', '.join(f'{a}x{b}' for a, b in ALLOWED_SHAPES)}")
+
+
+def validate_energy(arr, where: str) -> np.ndarray:
+    """Check an (N, T, H, W) energy array; raise AtlasError naming `where` and the problem."""
+    a = np.asarray(arr)
+    if a.dtype != np.float32:
+        raise AtlasError(f"{where}: energy must be float32, got {a.dtype}")
+    check_layout(a.shape, where)
     if not np.all(np.isfinite(a)):
         bad = np.argwhere(~np.isfinite(a))[0].tolist()
         raise AtlasError(f"{where}: non-finite energy at index {bad}")
@@ -66,8 +71,27 @@ def _positive_attr(value, where: str, name: str) -> float:
     return v
 
 
-def load_atlas(path: str | os.PathLike, domains: list[str] | None = None) -> dict[str, Domain]:
-    """Read and validate an HDF5 atlas (or a .npy file: see `load_npy`)."""
+@dataclass(frozen=True)
+class AtlasGroup:
+    """One domain group of an atlas file, checked without reading its values."""
+
+    path: str
+    group: str
+    domain: str
+    n: int
+    t: int
+    shape: tuple[int, int]
+    dt: float
+    dx: float
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:/{self.group}/energy"
+
+
+def inspect_atlas(path: str | os.PathLike, domains: list[str] | None = None) -> dict[str, AtlasGroup]:
+    """Check an HDF5 atlas's structure (groups, attributes, dtype, shape; not the values) and
+    return {domain: AtlasGroup}. Errors name the file, group and problem."""
     import h5py
 
     path = os.fspath(path)
@@ -95,12 +119,37 @@ def load_atlas(path: str | os.PathLike, domains: list[str] | None = None) -> dic
             ds = grp["energy"]
             if ds.dtype != np.float32:
                 raise AtlasError(f"{where}/energy: energy must be float32, got {ds.dtype}")
-            energy = validate_energy(ds[()], f"{where}/energy")
+            check_layout(ds.shape, f"{where}/energy")  # no values read here
             name = grp.attrs["domain"]
             name = name.decode() if isinstance(name, bytes) else str(name)
-            out[name] = Domain(name, energy, _positive_attr(grp.attrs["dt"], where, "dt"),
-                               _positive_attr(grp.attrs["dx"], where, "dx"), path)
+            n, t, h, w = ds.shape
+            out[name] = AtlasGroup(path, g, name, n, t, (h, w), _positive_attr(grp.attrs["dt"], where, "dt"),
+                                   _positive_attr(grp.attrs["dx"], where, "dx"))
     return out
+
+
+def read_sequences(group: AtlasGroup, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Sequences [start, stop) of one atlas group as (k, T, H, W) float32, values validated
+    (non-finite or negative energy names the file, group and index)."""
+    import h5py
+
+    stop = group.n if stop is None else stop
+    if not 0 <= start < stop <= group.n:
+        raise AtlasError(f"{group.where}: sequences [{start}, {stop}) out of range (N = {group.n})")
+    with h5py.File(group.path, "r") as f:
+        energy = f[group.group]["energy"][start:stop]
+    try:
+        return validate_energy(energy, group.where)
+    except AtlasError as exc:
+        if start == 0:
+            raise
+        raise AtlasError(f"{exc} (index relative to sequence {start})") from None
+
+
+def load_atlas(path: str | os.PathLike, domains: list[str] | None = None) -> dict[str, Domain]:
+    """Read and validate an HDF5 atlas (or a .npy file: see `load_npy`)."""
+    return {name: Domain(name, read_sequences(g), g.dt, g.dx, g.path)
+            for name, g in inspect_atlas(path, domains).items()}
 
 
 def load_npy(path: str | os.PathLike, domain: str, dt: float = 1.0, dx: float = 1.0) -> Domain:

@@ -122,3 +122,23 @@ def table(results: list[dict], keys=("skill", "change_fidelity", "gradient_align
             lines.append(f"{r['domain'] + ('' if r['known'] else '*'):<12}{method:<16}{cells}")
     lines.append("(* = held-out domain, evaluated with the 'unknown' domain embedding)")
     return "\n".join(lines)
+
+
+def few_shot_calibrated(model: NVPModel, domain: Domain, sequences: int, known: bool = False) -> tuple[NVPModel, Domain]:
+    """Refit the std scale of the id `domain` is scored with on its first `sequences` sequences
+    and return (that model, the remaining sequences to score on): calibration data never scored.
+    For a new domain a few labelled sequences usually exist; the mean is unchanged."""
+    n = domain.energy.shape[0]
+    if not 1 <= sequences < n:
+        raise ValueError(f"sequences must be in [1, {n - 1}] for a domain of {n} sequences, got {sequences}")
+    from .train import calibrate_std
+
+    cal = Domain(domain.name, domain.energy[:sequences], domain.dt, domain.dx, domain.source)
+    rest = Domain(domain.name, domain.energy[sequences:], domain.dt, domain.dx, domain.source)
+    samples = make_samples([cal], model.config, known=known)
+    d = int(samples.domain_id[0])
+    fitted = calibrate_std(model, samples)
+    scale = model.std_scale.copy()
+    scale[d] = fitted[d]
+    out = NVPModel(model.config, model.params, scale, {**model.meta, "few_shot_calibrated": domain.name})
+    return out, rest

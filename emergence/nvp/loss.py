@@ -32,9 +32,11 @@ def map_entropy(e: jnp.ndarray) -> jnp.ndarray:
     return -jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0), axis=-1)
 
 
-def nvp_loss(mu, logvar, window, target, s, weights=None):
+def nvp_loss(mu, logvar, window, target, s, weights=None, noisy=None):
     """mu, logvar (B, H, W) from the model; window (B, history, H, W); target E_{t+1} (B, H, W);
-    s (B,) the change scale. Returns (total, parts)."""
+    s (B,) the change scale; noisy (B,) optional, 1 where the input window was noised on purpose:
+    the variance is not fitted there (it would learn the noisy input's error, not the model's).
+    Returns (total, parts)."""
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
     e_t = window[:, -1]
     ss = s[:, None, None]
@@ -43,6 +45,8 @@ def nvp_loss(mu, logvar, window, target, s, weights=None):
     # beta-NLL (Seitzer et al., 2022, beta = 0.5): each pixel's NLL is weighted by stop_grad(var^beta),
     # which keeps low-variance pixels from dominating the mean's gradient early in training; for a
     # fixed mean the optimal variance is unchanged, so the std stays a calibrated quantity.
+    if noisy is not None:
+        logvar = jnp.where(noisy[:, None, None] > 0, jax.lax.stop_gradient(logvar), logvar)
     nll = 0.5 * (logvar + (y - mu) ** 2 * jnp.exp(-logvar))
     l_data = jnp.mean(jax.lax.stop_gradient(jnp.exp(BETA * logvar)) * nll)
 
@@ -61,4 +65,7 @@ def nvp_loss(mu, logvar, window, target, s, weights=None):
 
     total = l_data + w["conservation"] * l_cons + w["entropy_smooth"] * l_ent
     mse = jnp.mean((y - mu) ** 2)
-    return total, {"loss": total, "data": l_data, "conservation": l_cons, "entropy_smooth": l_ent, "mse": mse}
+    # plain Gaussian NLL alongside: the beta-weighted term's value rises as the variance shrinks
+    # (its weights shrink with it), so it does not compare fits; the NLL does
+    return total, {"loss": total, "data": l_data, "conservation": l_cons, "entropy_smooth": l_ent, "mse": mse,
+                   "nll": jnp.mean(nll)}

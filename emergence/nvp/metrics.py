@@ -33,11 +33,19 @@ def skill(pred, true, prev) -> float:
 
 
 def change_fidelity(pred, true, prev) -> float:
-    """1 - ||dE_pred - dE_true|| / ||dE_true|| over the batch, dE = E_t+1 - E_t (persistence: 0)."""
+    """Mean over samples of 1 - ||dE_pred - dE_true|| / ||dE_true||, dE = E_t+1 - E_t (persistence: 0).
+
+    Per field, then averaged: every snapshot counts the same. Pooled over the batch this ratio
+    would equal `skill` exactly (the error of E_pred is the error of dE_pred); per field it asks
+    the model to get the change right in quiet snapshots too, not only in the most active ones
+    that dominate a pooled RMSE. Samples whose true change is exactly zero are skipped."""
     d_true = _flat(true) - _flat(prev)
     err = _flat(pred) - _flat(true)  # = dE_pred - dE_true
-    denom = np.linalg.norm(d_true)
-    return float("nan") if denom == 0 else 1.0 - float(np.linalg.norm(err)) / float(denom)
+    denom = np.linalg.norm(d_true, axis=1)
+    ok = denom > 0
+    if not ok.any():
+        return float("nan")
+    return float(np.mean(1.0 - np.linalg.norm(err[ok], axis=1) / denom[ok]))
 
 
 def gradient_alignment(pred, true, dx: float = 1.0) -> float:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -36,6 +37,10 @@ DOMAIN_DROPOUT = 0.25  # fraction of training samples shown with the "unknown" d
 # own (slightly wrong) predictions; training on noisy inputs against clean targets teaches it to
 # damp such errors instead of amplifying them (without it, 50-step rollouts diverged).
 INPUT_NOISE = 0.1
+# Only this fraction of each batch gets the noise, and the variance head learns from the clean
+# rest only: trained on noisy inputs it learned the (larger) error of a noisy input, and clean
+# inputs then got a std 4-6x too wide, by a factor that differed between domains.
+NOISY_FRACTION = 0.5
 
 
 # ----------------------------------------------------------------------------- data
@@ -109,8 +114,8 @@ def split_by_sequence(samples: Samples, val_fraction: float = 0.2) -> tuple[Samp
 
 def augment(batch: dict, rng: np.random.Generator, noise: float = INPUT_NOISE) -> dict:
     """Random 90-degree rotation / flip of square maps (the physics is isotropic in distribution),
-    input noise (see INPUT_NOISE; the target stays clean) and domain dropout to id 0, so the
-    model also works with no domain given."""
+    input noise on a random part of the batch (see INPUT_NOISE; the target stays clean; `noisy`
+    marks those samples) and domain dropout to id 0, so the model also works with no domain given."""
     out = dict(batch)
     w, y = batch["window"], batch["target"]
     if w.shape[-1] == w.shape[-2]:
@@ -119,10 +124,12 @@ def augment(batch: dict, rng: np.random.Generator, noise: float = INPUT_NOISE) -
     if rng.random() < 0.5:
         w, y = w[..., ::-1], y[..., ::-1]
     w = np.ascontiguousarray(w)
+    noisy = np.zeros(len(y), np.float32)
     if noise > 0 and w.shape[1] >= 2:
+        noisy = (rng.random(len(y)) < NOISY_FRACTION).astype(np.float32)
         scale = np.sqrt(np.mean((w[:, -1] - w[:, -2]) ** 2, axis=(-2, -1)))[:, None, None, None]
-        w = (w + noise * scale * rng.standard_normal(w.shape)).astype(np.float32)
-    out["window"], out["target"] = w, np.ascontiguousarray(y)
+        w = (w + (noisy[:, None, None, None] * noise) * scale * rng.standard_normal(w.shape)).astype(np.float32)
+    out["window"], out["target"], out["noisy"] = w, np.ascontiguousarray(y), noisy
     drop = rng.random(len(y)) < DOMAIN_DROPOUT
     out["domain_id"] = np.where(drop, 0, batch["domain_id"]).astype(np.int32)
     return out
@@ -150,7 +157,7 @@ def create_state(config: NVPConfig, shape: tuple[int, int], lr: float = 2e-3, to
 def _loss_fn(params, apply_fn, batch, weights):
     mu, logvar = apply_fn({"params": params}, batch["window"], batch["domain_id"], batch["log_dt"], batch["log_dx"])
     _, s = scales(batch["window"])
-    return nvp_loss(mu, logvar, batch["window"], batch["target"], s, weights)
+    return nvp_loss(mu, logvar, batch["window"], batch["target"], s, weights, batch.get("noisy"))
 
 
 @jax.jit
@@ -182,12 +189,26 @@ def batches(n: int, batch_size: int, rng: np.random.Generator, drop_last: bool =
 class NVPModel:
     """A trained NVP model: `predict` gives the mean and std of E_{t+1} in energy units."""
 
-    def __init__(self, config: NVPConfig, params, std_scale: float = 1.0, meta: dict | None = None):
+    def __init__(self, config: NVPConfig, params, std_scale=1.0, meta: dict | None = None):
         self.config = config
         self.params = params
-        self.std_scale = float(std_scale)
+        self.std_scale = std_scale
         self.meta = dict(meta or {})
         self._apply = jax.jit(NVPNet(config).apply)
+
+    @property
+    def std_scale(self) -> np.ndarray:
+        """Post-hoc std multiplier per domain id (index 0: the unknown-domain embedding)."""
+        return self._std_scale
+
+    @std_scale.setter
+    def std_scale(self, value) -> None:
+        n = len(self.config.domains) + 1
+        v = np.asarray(value, np.float32)
+        v = np.full(n, v, np.float32) if v.ndim == 0 else v
+        if v.shape != (n,) or not np.all(np.isfinite(v) & (v > 0)):
+            raise ValueError(f"std_scale: need a positive number or {n} of them (one per domain id), got {value!r}")
+        self._std_scale = v
 
     # -- inference
     def predict(self, window, domain: str | None = None, dt: float = 1.0, dx: float = 1.0):
@@ -204,7 +225,7 @@ class NVPModel:
         ids = jnp.full((b,), self.config.domain_id(domain), jnp.int32)
         mean, std = _predict(self._apply, self.params, jnp.asarray(w), ids,
                              jnp.full((b,), math.log(dt), jnp.float32), jnp.full((b,), math.log(dx), jnp.float32),
-                             jnp.float32(self.std_scale))
+                             jnp.asarray(self.std_scale[np.asarray(ids)]))
         mean, std = np.asarray(mean), np.asarray(std)
         return (mean[0], std[0]) if single else (mean, std)
 
@@ -235,7 +256,7 @@ class NVPModel:
         try:
             (tmp / "config.json").write_text(self.config.to_json())
             (tmp / "params.msgpack").write_bytes(serialization.to_bytes(self.params))
-            (tmp / "meta.json").write_text(json.dumps({"std_scale": self.std_scale, **self.meta}, default=float))
+            (tmp / "meta.json").write_text(json.dumps({"std_scale": self.std_scale.tolist(), **self.meta}, default=float))
             if opt_state is not None:
                 (tmp / "opt_state.msgpack").write_bytes(serialization.to_bytes(opt_state))
             if path.exists():
@@ -273,32 +294,43 @@ def _init_params(config: NVPConfig, shape=None):
 
 @partial(jax.jit, static_argnums=0)
 def _predict(apply, params, window, ids, log_dt, log_dx, std_scale):
+    """std_scale: (B,) the calibration factor of each sample's domain id."""
     mu, logvar = apply({"params": params}, window, ids, log_dt, log_dx)
     _, s = scales(window)
     ss = s[:, None, None]
-    return window[:, -1] + mu * ss, std_scale * jnp.exp(0.5 * logvar) * ss
+    return window[:, -1] + mu * ss, std_scale[:, None, None] * jnp.exp(0.5 * logvar) * ss
 
 
-def calibrate_std(model: NVPModel, samples: Samples, batch_size: int = 64, z: float = 1.959963984540054) -> float:
-    """Post-hoc scale for the std so that 95% of validation pixels fall inside mean +/- z std.
-    Fitted on in-domain validation sequences only; never on the data it is then scored on."""
+def calibrate_std(model: NVPModel, samples: Samples, batch_size: int = 64, z: float = 1.959963984540054) -> np.ndarray:
+    """Post-hoc std scale per domain id, so that 95% of validation pixels fall inside mean +/- z std.
+
+    Each known domain is fitted on its own validation samples (one pooled factor let the domain
+    with the widest errors set it, over-covering the others). The unknown id (0) is fitted on the
+    same samples predicted with the unknown embedding; a domain with no validation samples gets
+    that factor too. Fitted on validation sequences only; never on the data it is then scored on."""
     old = model.std_scale
     model.std_scale = 1.0
-    ratios = []
     try:
-        for i in range(0, len(samples), batch_size):
-            sl = slice(i, i + batch_size)
-            mean, std = _predict_samples(model, samples, sl)
-            ratios.append((np.abs(samples.target[sl] - mean) / np.maximum(std, 1e-30)).ravel())
+        ratios = {}
+        for known in (True, False):
+            s = samples if known else dataclasses.replace(samples, domain_id=np.zeros_like(samples.domain_id))
+            for i in range(0, len(s), batch_size):
+                sl = slice(i, i + batch_size)
+                mean, std = _predict_samples(model, s, sl)
+                r = np.abs(s.target[sl] - mean) / np.maximum(std, 1e-30)
+                for d in np.unique(s.domain_id[sl]):
+                    ratios.setdefault(int(d), []).append(r[s.domain_id[sl] == d].ravel())
     finally:
         model.std_scale = old
-    return float(np.quantile(np.concatenate(ratios), 0.95) / z)
+    fitted = {d: float(np.quantile(np.concatenate(r), 0.95) / z) for d, r in ratios.items()}
+    return np.array([fitted.get(d, fitted[0]) for d in range(len(model.config.domains) + 1)], np.float32)
 
 
 def _predict_samples(model: NVPModel, samples: Samples, sl):
     w = jnp.asarray(samples.window[sl])
-    mean, std = _predict(model._apply, model.params, w, jnp.asarray(samples.domain_id[sl]),
-                         jnp.asarray(samples.log_dt[sl]), jnp.asarray(samples.log_dx[sl]), jnp.float32(model.std_scale))
+    ids = samples.domain_id[sl]
+    mean, std = _predict(model._apply, model.params, w, jnp.asarray(ids), jnp.asarray(samples.log_dt[sl]),
+                         jnp.asarray(samples.log_dx[sl]), jnp.asarray(model.std_scale[ids]))
     return np.asarray(mean), np.asarray(std)
 
 
