@@ -35,6 +35,10 @@ COMMANDS = {
     "relax": ("actors.relax", [], "Relax a problem spec on the cluster's energy coordinator (python -m actors.relax)."),
     "partitioned": ("actors.partitioned", [], "Relax the dense ring across K actors (python -m actors.partitioned)."),
     "sweep": ("tune.coupling", [], "Tune sweep over coupling weights and gate costs (python -m tune.coupling)."),
+    "train-nvp": ("training.nvp", [], "Data-parallel NVP training with Ray Train's JaxTrainer (python -m training.nvp)."),
+    "sweep-nvp": ("tune.loss_weights", [],
+                  "ASHA sweep over the NVP loss weights and learning rate (python -m tune.loss_weights)."),
+    "synth-atlas": ("emergence.nvp.synthetic", [], "Write a synthetic energy-field atlas (python -m emergence.nvp.synthetic)."),
     "experiment": ("emergence.energy.experiments", [],
                    "The seed's energy experiments: landau-sweep, sequence-redemption, connectivity, gated-expansion, all."),
 }

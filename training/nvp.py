@@ -156,7 +156,7 @@ def train_loop(cfg: dict) -> None:
             curve.append(row)
         if cfg.get("fail_at_epoch") == epoch and not restored and rank == 0:
             raise RuntimeError(f"injected failure at epoch {epoch} (--fail-at-epoch); the run resumes from its checkpoint")
-        metrics = {k: v for k, v in row.items() if not isinstance(v, (list, dict))}
+        metrics = dict(row)  # the whole curve travels in each checkpoint's meta.json, not in metrics
         last = epoch == cfg["epochs"]
         if rank == 0 and (last or (cfg["checkpoint_every"] and epoch % cfg["checkpoint_every"] == 0)):
             with tempfile.TemporaryDirectory() as tmp:
@@ -164,10 +164,9 @@ def train_loop(cfg: dict) -> None:
                     "epoch": epoch, "step": int(host.step), "curve": curve, "trained_on": cfg["domains"],
                     "train_config": {k: cfg[k] for k in ("lr", "conservation", "entropy_smooth", "batch_size", "seed")}})
                 model.save(Path(tmp) / "model", opt_state=host.opt_state)
-                ray.train.report({**metrics, "curve": curve if last else None},
-                                 checkpoint=ray.train.Checkpoint.from_directory(str(Path(tmp) / "model")))
+                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(Path(tmp) / "model")))
         else:
-            ray.train.report({**metrics, "curve": curve if (last and rank == 0) else None})
+            ray.train.report(metrics)
 
 
 # ----------------------------------------------------------------------------- driver side
@@ -246,20 +245,17 @@ def run(atlas: str, domains: list[str] | None = None, out: str | None = None, **
     result = trainer.fit()
     if result.error:
         raise result.error
-    final = result.metrics or {}
-    curve = final.get("curve") or []
+    # The latest checkpoint is the final epoch's (the kept best-by-skill ones may be older); its
+    # meta.json carries the learning curve of every epoch, those before a restart included.
+    with result.checkpoint.as_directory() as d:
+        model = NVPModel.load(d)
     out_path = None
     if out:
-        # The latest checkpoint is the final epoch (the best-by-skill ones may be older).
-        ckpt = result.checkpoint
-        with ckpt.as_directory() as d:
-            model = NVPModel.load(d)
         model.std_scale = calibrate_std(model, read_samples(val_items, config))
         model.meta.update({"run_path": result.path})
         out_path = model.save(out)
-        curve = model.meta.get("curve", curve)
-    return {"model_path": out_path, "curve": curve, "checkpoint": result.checkpoint.path if result.checkpoint else None,
-            "metrics": {k: v for k, v in final.items() if k != "curve"}, "run_path": result.path}
+    return {"model_path": out_path, "curve": model.meta["curve"], "checkpoint": result.checkpoint.path,
+            "metrics": dict(result.metrics or {}), "run_path": result.path}
 
 
 def _ensure_ray(address: str | None) -> bool:

@@ -302,27 +302,31 @@ def _predict(apply, params, window, ids, log_dt, log_dx, std_scale):
 
 
 def calibrate_std(model: NVPModel, samples: Samples, batch_size: int = 64, z: float = 1.959963984540054) -> np.ndarray:
-    """Post-hoc std scale per domain id, so that 95% of validation pixels fall inside mean +/- z std.
+    """Post-hoc std scale per domain id, fitted on validation samples: for each snapshot, the
+    factor that puts 95% of its pixels inside mean +/- z std; the domain's scale is the median over
+    its snapshots. (A quantile of all pixels pooled let one hard validation sequence set the width
+    for every field: measured 0.996 coverage on fresh reaction sequences, 0.958 with the median.)
 
-    Each known domain is fitted on its own validation samples (one pooled factor let the domain
-    with the widest errors set it, over-covering the others). The unknown id (0) is fitted on the
-    same samples predicted with the unknown embedding; a domain with no validation samples gets
-    that factor too. Fitted on validation sequences only; never on the data it is then scored on."""
+    Each known domain is fitted on its own samples (one factor for all let the domain with the
+    widest errors set it). The unknown id (0) is fitted on the same samples predicted with the
+    unknown embedding; a domain with no validation samples gets that factor too. Never fitted on
+    the data it is then scored on."""
     old = model.std_scale
     model.std_scale = 1.0
     try:
-        ratios = {}
+        per_snapshot: dict[int, list] = {}
         for known in (True, False):
             s = samples if known else dataclasses.replace(samples, domain_id=np.zeros_like(samples.domain_id))
             for i in range(0, len(s), batch_size):
                 sl = slice(i, i + batch_size)
                 mean, std = _predict_samples(model, s, sl)
-                r = np.abs(s.target[sl] - mean) / np.maximum(std, 1e-30)
+                r = (np.abs(s.target[sl] - mean) / np.maximum(std, 1e-30)).reshape(len(mean), -1)
+                q = np.quantile(r, 0.95, axis=1) / z
                 for d in np.unique(s.domain_id[sl]):
-                    ratios.setdefault(int(d), []).append(r[s.domain_id[sl] == d].ravel())
+                    per_snapshot.setdefault(int(d), []).append(q[s.domain_id[sl] == d])
     finally:
         model.std_scale = old
-    fitted = {d: float(np.quantile(np.concatenate(r), 0.95) / z) for d, r in ratios.items()}
+    fitted = {d: float(np.median(np.concatenate(q))) for d, q in per_snapshot.items()}
     return np.array([fitted.get(d, fitted[0]) for d in range(len(model.config.domains) + 1)], np.float32)
 
 
