@@ -266,8 +266,15 @@ def _ensure_ray(address: str | None) -> bool:
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address)  # inside `ray job submit`: the job's cluster
-    else:
-        ray.init(address="local", num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1")
+        return True
+    # A private local Ray. Train v2's placement-group cleaner finds the cluster through the State
+    # API; without an address it auto-detects and fails when another Ray runs on this host (say
+    # `make run`'s), so name this one's dashboard to every process of the job.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray.init(address="local", num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=port,
+             runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": f"http://127.0.0.1:{port}"}})
     return True
 
 

@@ -379,7 +379,8 @@ def format_table(frame) -> str:
 # -- CLI -------------------------------------------------------------------------------------------
 
 
-def _pair(text: str) -> float:
+def finite_number(text: str) -> float:
+    """argparse type: a finite float (the sweeps' range bounds and fractions)."""
     try:
         v = float(text)
     except ValueError:
@@ -402,16 +403,16 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--samples", type=int, default=None, help="ASHA: number of random samples (default 16, 6 with --quick)")
     ap.add_argument("--w-gate-points", type=int, default=None, help="grid: w_gate values (default 5, 3 with --quick)")
     ap.add_argument("--cost-points", type=int, default=None, help="grid: cost values (default 5, 3 with --quick)")
-    ap.add_argument("--w-gate-range", type=_pair, nargs=2, metavar=("LO", "HI"), default=list(W_GATE_RANGE), help="w_gate range (default %(default)s)")
-    ap.add_argument("--cost-range", type=_pair, nargs=2, metavar=("LO", "HI"), default=list(COST_RANGE), help="gate cost range (default %(default)s)")
-    ap.add_argument("--w-quad", type=_pair, default=1.0, help="scale of the ring couplings 0.6 / 0.3 (default 1.0)")
-    ap.add_argument("--k", type=_pair, default=K, help="gate steepness k (default 10)")
-    ap.add_argument("--delta", type=_pair, default=DELTA, help="gate-benefit delta (default 0.05)")
+    ap.add_argument("--w-gate-range", type=finite_number, nargs=2, metavar=("LO", "HI"), default=list(W_GATE_RANGE), help="w_gate range (default %(default)s)")
+    ap.add_argument("--cost-range", type=finite_number, nargs=2, metavar=("LO", "HI"), default=list(COST_RANGE), help="gate cost range (default %(default)s)")
+    ap.add_argument("--w-quad", type=finite_number, default=1.0, help="scale of the ring couplings 0.6 / 0.3 (default 1.0)")
+    ap.add_argument("--k", type=finite_number, default=K, help="gate steepness k (default 10)")
+    ap.add_argument("--delta", type=finite_number, default=DELTA, help="gate-benefit delta (default 0.05)")
     ap.add_argument("--chunk-steps", type=int, default=DEFAULT_TRIAL["chunk_steps"], help="relaxation steps per tune.report (default %(default)s)")
     ap.add_argument("--max-chunks", type=int, default=DEFAULT_TRIAL["max_chunks"], help="most chunks per trial; ASHA's max_t (default %(default)s)")
-    ap.add_argument("--tol", type=_pair, default=DEFAULT_TRIAL["tol"], help="relaxation tolerance (default %(default)s)")
+    ap.add_argument("--tol", type=finite_number, default=DEFAULT_TRIAL["tol"], help="relaxation tolerance (default %(default)s)")
     ap.add_argument("--no-gap", action="store_true", help="skip the L-BFGS-B reference optimum (gap = NaN)")
-    ap.add_argument("--cpus-per-trial", type=_pair, default=0.5, help="Tune resources per trial (default 0.5)")
+    ap.add_argument("--cpus-per-trial", type=finite_number, default=0.5, help="Tune resources per trial (default 0.5)")
     ap.add_argument("--max-concurrent", type=int, default=2, help="max_concurrent_trials (default 2)")
     ap.add_argument("--out", default="runs/coupling", help="folder for the Parquet table, heatmap PNG and summary JSON")
     ap.add_argument("--storage", default="runs/tune", help="Tune storage_path (default ./runs/tune; each run gets a unique name)")
