@@ -23,12 +23,16 @@ def ray_session():
     if not ray.is_initialized():
         # The dashboard stays on: Tune's placement-group cleanup needs the State API.
         # address="local": a fresh private instance even while `make run` has a cluster up.
+        # Train v2's placement-group cleaner finds the cluster through the State API; named here,
+        # it does not auto-detect (and fail on) another Ray running on this host.
+        port = free_port()
         ray.init(
             address="local",
             num_cpus=2,
             include_dashboard=True,
             dashboard_host="127.0.0.1",
-            dashboard_port=free_port(),
+            dashboard_port=port,
+            runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": f"http://127.0.0.1:{port}"}},
             log_to_driver=False,
             configure_logging=False,
         )

@@ -42,7 +42,6 @@ State API) is started and shut down again at the end.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
