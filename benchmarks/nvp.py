@@ -96,9 +96,10 @@ def measure_throughput(atlas_path: str, domains: list[str], epochs: int, batch_s
     epochs only: the first epoch includes compilation)."""
     import ray
 
+    from cluster.ray_session import ensure_ray
     from training import nvp as job
 
-    started = job._ensure_ray(None)
+    started = ensure_ray(dashboard=True)
     out = {}
     try:
         for workers in (1, 2):

@@ -36,8 +36,9 @@ from emergence.energy.relax import METHODS, relative_gap, relax
 from emergence.energy.scenarios import dense_ring_spec
 from emergence.energy.spec import SpecError, problem_from_spec
 
+from .errors import ApiError
 from .metrics import get_metrics
-from .predict import PREDICT_DESCRIPTION, NVPPredictor, PredictError, PredictRequest
+from .predict import PREDICT_DESCRIPTION, NVPPredictor, PredictRequest
 
 logger = logging.getLogger("ray.serve")
 
@@ -128,19 +129,6 @@ class ErrorBody(BaseModel):
 
 
 # -- errors -------------------------------------------------------------------------------------
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, detail):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-    def __reduce__(self):  # picklable, so it crosses DeploymentHandle boundaries intact
-        return (ApiError, (self.status, self.detail))
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(status_code=self.status, content={"detail": self.detail})
 
 
 _PART = re.compile(r"^([^\[\]]*)((?:\[\d+\])*)$")
@@ -360,8 +348,8 @@ class EmergenceAPI:
     async def predict(self, body: PredictRequest):
         try:
             return JSONResponse(await self._predictor().predict.remote(body))
-        except (ApiError, PredictError) as exc:
-            return ApiError(exc.status, exc.detail).response()
+        except ApiError as exc:  # PredictError included
+            return exc.response()
         except Exception as exc:  # e.g. the predictor replica died: still a JSON answer
             logger.exception("/predict failed")
             return ApiError(500, f"prediction failed: {type(exc).__name__}").response()

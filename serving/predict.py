@@ -33,6 +33,7 @@ from ray import serve
 from emergence.nvp.atlas import ALLOWED_SHAPES
 from emergence.nvp.thermo import ThermodynamicViolation, ThermoLimits, check_field, thermo_compile
 
+from .errors import ApiError
 from .metrics import get_metrics
 
 logger = logging.getLogger("ray.serve")
@@ -105,16 +106,8 @@ class PredictRequest(BaseModel):
 # -- errors -------------------------------------------------------------------------------------
 
 
-class PredictError(Exception):
+class PredictError(ApiError):
     """A /predict failure with its HTTP status; a 422's detail is FastAPI's [{loc, msg, type}]."""
-
-    def __init__(self, status: int, detail):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-    def __reduce__(self):  # picklable, so it crosses DeploymentHandle boundaries intact
-        return (PredictError, (self.status, self.detail))
 
 
 def invalid(loc: list, msg: str) -> PredictError:

@@ -2,21 +2,20 @@
 
 The driver only inspects the atlas (groups, attributes, shapes); the values are read and validated
 inside Ray Data tasks, one atlas sequence per task, so a large atlas never passes through the
-driver. Whole sequences go to validation (the last ceil(fraction * N) of each domain), as in
-`emergence.nvp.train.split_by_sequence`, so no validation window shares frames with a training one.
+driver. Whole sequences go to validation (the last ceil(fraction * N) of each domain, the same
+`validation_start` as `emergence.nvp.train.split_by_sequence`), so no validation window shares frames with a training one.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import asdict
 
 import numpy as np
 
-from emergence.nvp.atlas import AtlasGroup, inspect_atlas, pairs, read_sequences
+from emergence.nvp.atlas import AtlasGroup, Domain, inspect_atlas, read_sequences
 from emergence.nvp.model import NVPConfig
-from emergence.nvp.train import Samples
+from emergence.nvp.train import Samples, make_samples, validation_start
 
 
 def plan(atlas: str, domains: list[str] | None, config: NVPConfig, val_fraction: float = 0.2):
@@ -35,7 +34,7 @@ def plan(atlas: str, domains: list[str] | None, config: NVPConfig, val_fraction:
             raise ValueError(f"{g.where}: T = {g.t} steps is too short for history = {config.history}")
         if g.n < 2:
             raise ValueError(f"{g.where}: need >= 2 sequences to hold some out for validation, got {g.n}")
-        cut = g.n - max(1, math.ceil(val_fraction * g.n))
+        cut = validation_start(g.n, val_fraction)
         for i in range(g.n):
             (train if i < cut else val).append({**_item(g), "sequence": i})
     return train, val, groups
@@ -53,12 +52,9 @@ def sequence_windows(item: dict, config_json: str) -> dict[str, np.ndarray]:
     g = AtlasGroup(**{**{k: item[k] for k in ("path", "group", "domain", "n", "t", "dt", "dx")},
                       "shape": tuple(item["shape"])})
     seq = int(item["sequence"])
-    x, y = pairs(read_sequences(g, seq, seq + 1), window=config.history)
-    m = len(y)
-    return {"window": x.astype(np.float32), "target": y.astype(np.float32),
-            "domain_id": np.full(m, config.domain_id(g.domain), np.int32),
-            "log_dt": np.full(m, math.log(g.dt), np.float32), "log_dx": np.full(m, math.log(g.dx), np.float32),
-            "sequence": np.full(m, seq, np.int32), "domain": np.array([g.domain] * m)}
+    rows = make_samples([Domain(g.domain, read_sequences(g, seq, seq + 1), g.dt, g.dx)], config)
+    rows.sequence[:] = seq  # its index in the atlas group, not in this one-sequence read
+    return {f: getattr(rows, f) for f in Samples.__dataclass_fields__}
 
 
 def window_dataset(items: list[dict], config: NVPConfig):

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cluster.ray_session import ensure_ray
 from emergence.nvp.model import NVPConfig
 
 from .data import plan, read_samples, samples_from_batches, window_dataset
@@ -71,7 +72,7 @@ def _init_cpu_distributed(rank: int, world: int) -> None:
 def _checksum(tree) -> float:
     import jax
 
-    return float(sum(np.sum(np.asarray(x.addressable_data(0), np.float64)) for x in jax.tree.leaves(tree)))
+    return float(sum(np.sum(np.asarray(x, np.float64)) for x in jax.tree.leaves(tree)))
 
 
 def train_loop(cfg: dict) -> None:
@@ -115,12 +116,13 @@ def train_loop(cfg: dict) -> None:
         state = state.replace(params=params, opt_state=opt, step=meta["step"])
         start, curve, restored = meta["epoch"] + 1, meta["curve"], True
     state = jax.tree.map(to_global, state)
-    weights = {k: to_global(v) for k, v in default_weights(conservation=cfg["conservation"],
-                                                           entropy_smooth=cfg["entropy_smooth"]).items()}
+    local_weights = default_weights(conservation=cfg["conservation"], entropy_smooth=cfg["entropy_smooth"])
+    weights = {k: to_global(v) for k, v in local_weights.items()}
 
     val = None
     if rank == 0:  # rank 0 scores the whole validation set with its local copy of the parameters
         val = samples_from_batches(ray.train.get_dataset_shard("val").iter_batches(batch_size=256, batch_format="numpy"))
+        scorer = NVPModel(config, state.params)  # one model, one compiled predict: new params each epoch
     shard = ray.train.get_dataset_shard("train")
 
     for epoch in range(start, cfg["epochs"] + 1):
@@ -140,17 +142,17 @@ def train_loop(cfg: dict) -> None:
             raise RuntimeError(f"rank {rank}: data shard gave {n} batches, expected {steps}")
         jax.block_until_ready(state.params)
         seconds = time.perf_counter() - t0
-        sums = multihost_utils.process_allgather(np.float64(_checksum(state.params)))
+        host = jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), state)  # this process's replica
+        sums = multihost_utils.process_allgather(np.float64(_checksum(host.params)))
         row = {"epoch": epoch, "seconds": seconds, "samples_per_s": steps * cfg["batch_size"] / seconds,
                "world_size": world, "devices": jax.device_count(),
                "replicas_in_sync": bool(np.all(np.asarray(sums) == np.asarray(sums).ravel()[0])),
                **{f"train_{k}": float(np.mean([float(p[k]) for p in parts])) for k in parts[0]}}
-        host = jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), state)
         if rank == 0:
             local = jax.tree.map(jax.numpy.asarray, host.params)
-            row.update({f"val_{k}": v for k, v in evaluate_loss(local, state.apply_fn, val, default_weights(
-                conservation=cfg["conservation"], entropy_smooth=cfg["entropy_smooth"])).items()})
-            mean, _ = predict_samples(NVPModel(config, local), val)
+            row.update({f"val_{k}": v for k, v in evaluate_loss(local, state.apply_fn, val, local_weights).items()})
+            scorer.params = local
+            mean, _ = predict_samples(scorer, val)
             row["val_skill"] = M.skill(mean, val.target, val.window[:, -1])
             row["val_change_fidelity"] = M.change_fidelity(mean, val.target, val.window[:, -1])
             curve.append(row)
@@ -170,6 +172,21 @@ def train_loop(cfg: dict) -> None:
 
 
 # ----------------------------------------------------------------------------- driver side
+
+
+def plan_run(atlas: str, domains: list[str] | None, config: NVPConfig, batch_size: int, num_workers: int,
+             val_fraction: float = 0.2):
+    """Check the atlas against a run's settings (no values read): (train_items, val_items, map
+    shape, optimiser steps per epoch). Errors name the atlas and the problem."""
+    train_items, val_items, groups = plan(atlas, domains, config, val_fraction)
+    shape = next(iter(groups.values())).shape
+    if shape[0] % config.multiple or shape[1] % config.multiple:
+        raise ValueError(f"{atlas}: map shape {shape} not divisible by {config.multiple} (the model's widths)")
+    rows = sum(it["t"] - config.history for it in train_items)
+    steps = (rows // num_workers) // (batch_size // num_workers)  # equal shards, drop_last batches
+    if steps < 1:
+        raise ValueError(f"{atlas}: {rows} training windows are too few for batch_size {batch_size} on {num_workers} workers")
+    return train_items, val_items, shape, steps
 
 
 def make_trainer(atlas: str, domains: list[str] | None = None, *, config: NVPConfig | None = None,
@@ -197,14 +214,7 @@ def make_trainer(atlas: str, domains: list[str] | None = None, *, config: NVPCon
         raise ValueError(f"batch_size ({batch_size}) must be divisible by num_workers ({num_workers}): "
                          "each worker feeds an equal slice of the global batch")
 
-    train_items, val_items, groups = plan(atlas, domains, config, val_fraction)
-    shape = next(iter(groups.values())).shape
-    if shape[0] % config.multiple or shape[1] % config.multiple:
-        raise ValueError(f"{atlas}: map shape {shape} not divisible by {config.multiple}")
-    rows = sum(it["t"] - config.history for it in train_items)
-    steps = (rows // num_workers) // (batch_size // num_workers)  # equal shards, drop_last batches
-    if steps < 1:
-        raise ValueError(f"{atlas}: {rows} training windows are too few for batch_size {batch_size} on {num_workers} workers")
+    train_items, val_items, shape, steps = plan_run(atlas, domains, config, batch_size, num_workers, val_fraction)
 
     # Read once, in the driver's Ray Data tasks, and reused every epoch: reads started from inside
     # the train loop would wait for CPUs that the workers hold. (An atlas larger than the object
@@ -215,7 +225,7 @@ def make_trainer(atlas: str, domains: list[str] | None = None, *, config: NVPCon
     loop_config = {"config": config.to_json(), "shape": list(shape), "epochs": epochs, "batch_size": batch_size,
                    "lr": float(lr), "conservation": float(conservation), "entropy_smooth": float(entropy_smooth),
                    "seed": seed, "use_gpu": use_gpu, "steps_per_epoch": steps, "checkpoint_every": checkpoint_every,
-                   "domains": sorted(groups), "fail_at_epoch": fail_at_epoch}
+                   "domains": sorted({it["domain"] for it in train_items}), "fail_at_epoch": fail_at_epoch}
     run_config = RunConfig(
         name=name or f"nvp-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
         storage_path=os.path.abspath(storage_path or "runs/train"),
@@ -258,26 +268,6 @@ def run(atlas: str, domains: list[str] | None = None, out: str | None = None, **
             "metrics": dict(result.metrics or {}), "run_path": result.path}
 
 
-def _ensure_ray(address: str | None) -> bool:
-    import ray
-
-    if ray.is_initialized():
-        return False
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address)  # inside `ray job submit`: the job's cluster
-        return True
-    # A private local Ray. Train v2's placement-group cleaner finds the cluster through the State
-    # API; without an address it auto-detects and fails when another Ray runs on this host (say
-    # `make run`'s), so name this one's dashboard to every process of the job.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ray.init(address="local", num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=port,
-             runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": f"http://127.0.0.1:{port}"}})
-    return True
-
-
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
@@ -313,7 +303,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     from emergence.nvp.atlas import AtlasError
 
-    started = _ensure_ray(args.address)
+    started = ensure_ray(args.address, dashboard=True)
     try:
         atlas = args.atlas
         if args.synthetic:

@@ -60,6 +60,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from cluster.ray_session import ensure_ray
 from emergence.energy.modules import gate_eta, gate_hazard
 from emergence.energy.problem import EnergyProblem
 from emergence.energy.reference import lbfgsb_optimum
@@ -356,17 +357,9 @@ def plot_heatmaps(frame, path: str, title: str | None = None) -> str:
         ax.set_title(label, fontsize=10)
     if title:
         fig.suptitle(title, fontsize=11)
-    # write next to the target and rename, so a reader never sees a half-written PNG
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    from emergence.energy.observability import save_figure
+
+    return save_figure(fig, path)  # atomic: a reader never sees a half-written PNG
 
 
 def format_table(frame) -> str:
@@ -461,20 +454,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _ensure_ray(address: str | None) -> bool:
-    """Initialise Ray unless it already is. Returns True when this call started/connected it."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address)  # inside `ray job submit`: the job's cluster
-    else:
-        ray.init(address="local", num_cpus=2)  # standalone: a private local Ray
-    return True
-
-
 def main(argv=None) -> dict:
     """Run the sweep; write Parquet, PNG and JSON under --out; print the paths and a table.
 
@@ -484,7 +463,7 @@ def main(argv=None) -> dict:
 
     import ray
 
-    started = _ensure_ray(args.address)
+    started = ensure_ray(args.address)
     try:
         result_grid, experiment = run_sweep(args)
     finally:

@@ -49,6 +49,8 @@ import uuid
 
 import numpy as np
 
+from cluster.ray_session import ensure_ray
+
 METRIC, MODE = "val_skill", "max"
 TIME_ATTR = "epoch"  # the trainer's epoch counter: ASHA's rungs are epochs
 TRIAL_CPU = 0.1  # the trial's driver function only waits on the trainer
@@ -169,16 +171,9 @@ def _check_fits(args: argparse.Namespace, fixed_size: bool) -> None:
 def _preflight(args: argparse.Namespace, config) -> None:
     """Check the atlas against the trial settings here, once: make_trainer repeats these checks
     in every trial, where a failure would become N failed trials instead of one clear error."""
-    from training.data import plan
+    from training.nvp import plan_run
 
-    train_items, _, groups = plan(args.atlas, args.domains, config, args.val_fraction)
-    shape = next(iter(groups.values())).shape
-    if shape[0] % config.multiple or shape[1] % config.multiple:
-        raise ValueError(f"{args.atlas}: map shape {shape} not divisible by {config.multiple} (the model's widths)")
-    rows = sum(it["t"] - config.history for it in train_items)
-    if (rows // args.num_workers) // (args.batch_size // args.num_workers) < 1:
-        raise ValueError(f"{args.atlas}: {rows} training windows are too few for --batch-size {args.batch_size} "
-                         f"on --num-workers {args.num_workers}")
+    plan_run(args.atlas, args.domains, config, args.batch_size, args.num_workers, args.val_fraction)
 
 
 def _api_server() -> str | None:
@@ -371,17 +366,9 @@ def plot_sweep(trials, curves, path: str, title: str | None = None, ranges: dict
         ax_c.legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=11)
-    # write next to the target and rename, so a reader never sees a half-written PNG
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    from emergence.energy.observability import save_figure
+
+    return save_figure(fig, path, dpi=100)  # atomic: a reader never sees a half-written PNG
 
 
 def format_table(trials) -> str:
@@ -475,21 +462,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _ensure_ray(address: str | None, log_to_driver: bool = True) -> bool:
-    """Initialise Ray unless it already is. Returns True when this call started/connected it."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=log_to_driver)  # inside `ray job submit`: the job's cluster
-    else:
-        # The dashboard stays on: Train v2 under Tune frees finished runs through the State API.
-        ray.init(address="local", num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=log_to_driver)
-    return True
-
-
 def _synthetic_atlas(args: argparse.Namespace) -> str:
     from emergence.nvp.synthetic import _bar, export_atlas
 
@@ -508,7 +480,7 @@ def main(argv=None, *, config=None) -> dict:
         args.atlas = _synthetic_atlas(args)
 
     # The workers' logs (every Train report, Ray Data plans) drown the table; --verbose 1 shows them.
-    started = _ensure_ray(args.address, log_to_driver=args.verbose > 0)
+    started = ensure_ray(args.address, dashboard=True, log_to_driver=args.verbose > 0)
     try:
         try:
             # A cluster named by address (job submit, KubeRay) may autoscale; a local Ray cannot.

@@ -231,10 +231,10 @@ def _new_figure(nrows: int = 1, ncols: int = 1, figsize=(7.0, 4.5), **kw):
     return fig, axes
 
 
-def save_figure(fig, path) -> str:
+def save_figure(fig, path, dpi: int = 110) -> str:
     """Render `fig` to a PNG at `path` atomically (parents created)."""
     with _atomic_target(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=dpi)
     return os.fspath(path)
 
 

@@ -97,6 +97,11 @@ def make_samples(domains: dict[str, Domain] | list[Domain], config: NVPConfig, k
     return Samples.concat(parts)
 
 
+def validation_start(n_sequences: int, val_fraction: float) -> int:
+    """Sequences [start, N) of a domain are held out: ceil(fraction * N) of them, at least one."""
+    return n_sequences - max(1, math.ceil(val_fraction * n_sequences))
+
+
 def split_by_sequence(samples: Samples, val_fraction: float = 0.2) -> tuple[Samples, Samples]:
     """Whole sequences (the last ceil(fraction * N) of each domain) go to validation."""
     if not 0 < val_fraction < 1:
@@ -107,8 +112,7 @@ def split_by_sequence(samples: Samples, val_fraction: float = 0.2) -> tuple[Samp
         n_seq = int(samples.sequence[sel].max()) + 1
         if n_seq < 2:
             raise ValueError(f"domain {name!r}: need >= 2 sequences to hold some out, got {n_seq}")
-        cut = n_seq - max(1, math.ceil(val_fraction * n_seq))
-        val |= sel & (samples.sequence >= cut)
+        val |= sel & (samples.sequence >= validation_start(n_seq, val_fraction))
     return samples.take(~val), samples.take(val)
 
 

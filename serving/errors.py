@@ -1,0 +1,19 @@
+"""The one error type of the Serve app: an HTTP status and a body detail (FastAPI's 422 shape
+[{loc, msg, type}] or a message). Raised by route logic and deployments alike."""
+
+from __future__ import annotations
+
+from fastapi.responses import JSONResponse
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+    def __reduce__(self):  # picklable as its own class, so it crosses DeploymentHandle boundaries intact
+        return (type(self), (self.status, self.detail))
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(status_code=self.status, content={"detail": self.detail})
