@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test stop status bench bench-quick clean
+.PHONY: run test stop status bench bench-quick clean sandbox-deps
 
 # (Re)install when pyproject.toml changes. `compat` editable mode puts the repo on sys.path,
 # so Ray workers and Serve replicas import the project's packages too.
@@ -14,8 +14,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
 	@touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) sandbox-deps
 	$(PY) -m cluster.local start
+
+# bubblewrap is the sandbox's default backend: installed here when we can (root + apt-get);
+# otherwise say what to do (the sandbox tests skip, naming the reason, until it is there).
+sandbox-deps:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bubblewrap (the sandbox backend)"; \
+	    apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; \
+	  else \
+	    echo "NOTE: bubblewrap (bwrap) is not installed; the sandbox needs it: sudo apt-get install bubblewrap"; \
+	  fi; }
 
 stop:
 	@test -x $(PY) && $(PY) -m cluster.local stop || true
@@ -23,16 +34,18 @@ stop:
 status: $(STAMP)
 	$(PY) -m cluster.local status
 
-test: $(STAMP)
+test: $(STAMP) sandbox-deps
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.energy --json benchmarks/results/energy.json
 	$(PY) -m benchmarks.nvp --json benchmarks/results/nvp.json
+	$(PY) -m benchmarks.sandbox --json benchmarks/results/sandbox.json
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks.energy --quick
 	$(PY) -m benchmarks.nvp --quick
+	$(PY) -m benchmarks.sandbox --quick
 
 clean:
 	rm -rf runs .pytest_cache

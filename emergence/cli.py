@@ -39,6 +39,8 @@ COMMANDS = {
     "sweep-nvp": ("tune.loss_weights", [],
                   "ASHA sweep over the NVP loss weights and learning rate (python -m tune.loss_weights)."),
     "synth-atlas": ("emergence.nvp.synthetic", [], "Write a synthetic energy-field atlas (python -m emergence.nvp.synthetic)."),
+    "sandbox": ("emergence.sandbox", [],
+                "Run code against test cases in a sandbox: --code PATH --entry NAME --tests PATH (python -m emergence.sandbox)."),
     "experiment": ("emergence.energy.experiments", [],
                    "The seed's energy experiments: landau-sweep, sequence-redemption, connectivity, gated-expansion, all."),
 }

@@ -1,0 +1,141 @@
+"""Sandbox workers as Ray actors, behind one named router.
+
+    pool = get_or_create_pool(size=2)                       # named "sandbox-pool" in namespace "emergence"
+    ray.get(pool.run.remote(code, "f", [{"args": [1], "expected": 2}]), timeout=60)  # RunResult.to_dict()
+
+Each `SandboxWorker` keeps one warm sandbox (bubblewrap by default) and runs one job at a time.
+`SandboxPool` is an async actor: it hands each call to an idle worker, queues at most
+`max_queue` callers (beyond that `PoolBusy`: back off and retry), gives every call a deadline,
+and replaces a worker that dies or overruns. Both default to `num_cpus=0` so they schedule
+even while RLlib env runners hold every CPU; pass `resource="sandbox"` to pin workers to nodes
+that advertise a custom `sandbox` resource instead. Nothing here is reachable over HTTP: no
+public route executes code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import ray
+from ray.exceptions import RayActorError
+
+from emergence.sandbox import Limits, open_executor
+from emergence.sandbox.harness import check_source, parse_tests
+
+POOL_NAME = "sandbox-pool"
+NAMESPACE = "emergence"
+
+
+class PoolBusy(RuntimeError):
+    """The pool's queue is full; the caller should retry later."""
+
+
+@ray.remote(num_cpus=0)
+class SandboxWorker:
+    def __init__(self, backend: str = "auto", limits: dict | None = None, allow_unsafe: bool = False):
+        self.executor = open_executor(backend, limits, allow_unsafe=allow_unsafe)
+        self.cold_start_s = self.executor.warm_up()
+
+    def run(self, code: str, entry: str, tests: list, limits: dict | None = None) -> dict:
+        return self.executor.run(code, entry, tests, limits).to_dict()
+
+    def info(self) -> dict:
+        return {"backend": self.executor.name, "pid": os.getpid(), "cold_start_s": self.cold_start_s,
+                "sandbox_alive": self.executor.alive}
+
+
+@ray.remote(num_cpus=0, max_concurrency=1000)
+class SandboxPool:
+    def __init__(self, size: int = 2, backend: str = "auto", limits: dict | None = None, max_queue: int = 64,
+                 call_timeout_s: float = 120.0, resource: str | None = None, allow_unsafe: bool = False):
+        if not isinstance(size, int) or size < 1:
+            raise ValueError(f"size: need at least one worker, got {size!r}")
+        if max_queue < 0 or call_timeout_s <= 0:
+            raise ValueError("max_queue must be >= 0 and call_timeout_s > 0")
+        self.size, self.max_queue, self.call_timeout_s = size, max_queue, call_timeout_s
+        self.limits = Limits.from_dict(limits).to_dict()
+        self._worker_opts = {"resources": {resource: 1}} if resource else {}
+        self._worker_args = (backend, self.limits, allow_unsafe)
+        self._idle: asyncio.Queue | None = None
+        self._waiting = 0
+        self._stats = {"calls": 0, "completed": 0, "rejected_busy": 0, "timeouts": 0, "workers_replaced": 0}
+        self._workers: set = set()
+
+    async def _ensure_started(self) -> None:
+        if self._idle is None:
+            self._idle = asyncio.Queue()
+            await asyncio.gather(*(self._add_worker() for _ in range(self.size)))
+
+    async def _add_worker(self) -> None:
+        w = SandboxWorker.options(**self._worker_opts).remote(*self._worker_args)
+        await w.info.remote()  # surfaces a backend that can't start here, with its message
+        self._workers.add(w)
+        self._idle.put_nowait(w)
+
+    async def _replace(self, worker) -> None:
+        self._workers.discard(worker)
+        ray.kill(worker, no_restart=True)
+        self._stats["workers_replaced"] += 1
+        await self._add_worker()
+
+    async def run(self, code: str, entry: str, tests: list, limits: dict | None = None,
+                  timeout_s: float | None = None) -> dict:
+        """Run `code`'s `entry` on `tests` in some worker's sandbox; returns RunResult.to_dict().
+        Raises ValueError for bad input, PoolBusy when the queue is full, TimeoutError past
+        `timeout_s` (default: the pool's call_timeout_s)."""
+        check_source(code, entry)
+        parse_tests(tests)
+        lim = Limits.from_dict({**self.limits, **(limits or {})}).to_dict()
+        await self._ensure_started()
+        self._stats["calls"] += 1
+        deadline = time.monotonic() + (timeout_s or self.call_timeout_s)
+        if self._waiting >= self.max_queue and self._idle.empty():
+            self._stats["rejected_busy"] += 1
+            raise PoolBusy(f"sandbox pool: {self._waiting} calls already queued (max_queue={self.max_queue}); retry later")
+        attempts = self.size + 1  # retry only when a worker died under us; each dead one is replaced
+        for attempt in range(attempts):
+            self._waiting += 1
+            try:
+                worker = await asyncio.wait_for(self._idle.get(), max(deadline - time.monotonic(), 0.001))
+            except asyncio.TimeoutError:
+                self._stats["timeouts"] += 1
+                raise TimeoutError(f"sandbox pool: no worker became free within {timeout_s or self.call_timeout_s} s") from None
+            finally:
+                self._waiting -= 1
+            try:
+                result = await asyncio.wait_for(worker.run.remote(code, entry, tests, lim),
+                                                max(deadline - time.monotonic(), 0.001))
+            except asyncio.TimeoutError:
+                self._stats["timeouts"] += 1
+                await self._replace(worker)
+                raise TimeoutError(f"sandbox pool: the call exceeded {timeout_s or self.call_timeout_s} s; "
+                                   "its worker was replaced") from None
+            except RayActorError:
+                await self._replace(worker)
+                if attempt < attempts - 1:
+                    continue
+                raise
+            self._idle.put_nowait(worker)
+            self._stats["completed"] += 1
+            return result
+        raise AssertionError("unreachable")
+
+    async def stats(self) -> dict:
+        await self._ensure_started()
+        return {**self._stats, "size": self.size, "idle": self._idle.qsize(), "queued": self._waiting,
+                "max_queue": self.max_queue, "limits": self.limits}
+
+    async def workers(self) -> list:
+        await self._ensure_started()
+        return list(self._workers)
+
+
+def get_or_create_pool(name: str = POOL_NAME, namespace: str = NAMESPACE, detached: bool = False, **options):
+    """The named pool, created with `options` (see SandboxPool) when it doesn't exist yet. Keep the
+    handle: a non-detached named actor is collected once its creator drops every handle."""
+    opts = {"name": name, "namespace": namespace, "get_if_exists": True}
+    if detached:
+        opts["lifetime"] = "detached"
+    return SandboxPool.options(**opts).remote(**options)
