@@ -32,6 +32,19 @@ class PoolBusy(RuntimeError):
     """The pool's queue is full; the caller should retry later."""
 
 
+class _Metrics:
+    """On Ray's metrics port (created inside the pool's process)."""
+
+    def __init__(self):
+        from ray.util.metrics import Counter, Gauge, Histogram
+
+        self.runs = Counter("emergence_sandbox_runs", "Sandbox runs by outcome", tag_keys=("status",))
+        self.seconds = Histogram("emergence_sandbox_run_seconds", "Wall time per pool call, queueing included",
+                                 boundaries=[0.002, 0.005, 0.01, 0.03, 0.1, 0.3, 1, 3, 10, 60])
+        self.queued = Gauge("emergence_sandbox_queued", "Calls waiting for a free sandbox worker")
+        self.replaced = Counter("emergence_sandbox_workers_replaced", "Workers replaced after dying or overrunning")
+
+
 @ray.remote(num_cpus=0)
 class SandboxWorker:
     def __init__(self, backend: str = "auto", limits: dict | None = None, allow_unsafe: bool = False):
@@ -62,6 +75,7 @@ class SandboxPool:
         self._waiting = 0
         self._stats = {"calls": 0, "completed": 0, "rejected_busy": 0, "timeouts": 0, "workers_replaced": 0}
         self._workers: set = set()
+        self._metrics = _Metrics()
 
     async def _ensure_started(self) -> None:
         if self._idle is None:
@@ -78,6 +92,7 @@ class SandboxPool:
         self._workers.discard(worker)
         ray.kill(worker, no_restart=True)
         self._stats["workers_replaced"] += 1
+        self._metrics.replaced.inc()
         await self._add_worker()
 
     async def run(self, code: str, entry: str, tests: list, limits: dict | None = None,
@@ -90,32 +105,51 @@ class SandboxPool:
         lim = Limits.from_dict({**self.limits, **(limits or {})}).to_dict()
         await self._ensure_started()
         self._stats["calls"] += 1
-        deadline = time.monotonic() + (timeout_s or self.call_timeout_s)
+        t0 = time.monotonic()
+        try:
+            result = await self._run(code, entry, tests, lim, t0 + (timeout_s or self.call_timeout_s),
+                                     timeout_s or self.call_timeout_s)
+        except PoolBusy:
+            self._metrics.runs.inc(tags={"status": "busy"})
+            raise
+        except TimeoutError:
+            self._metrics.runs.inc(tags={"status": "pool_timeout"})
+            raise
+        self._metrics.runs.inc(tags={"status": result["status"]})
+        self._metrics.seconds.observe(time.monotonic() - t0)
+        return result
+
+    async def _run(self, code, entry, tests, lim, deadline, budget) -> dict:
         if self._waiting >= self.max_queue and self._idle.empty():
             self._stats["rejected_busy"] += 1
             raise PoolBusy(f"sandbox pool: {self._waiting} calls already queued (max_queue={self.max_queue}); retry later")
         attempts = self.size + 1  # retry only when a worker died under us; each dead one is replaced
         for attempt in range(attempts):
             self._waiting += 1
+            self._metrics.queued.set(self._waiting)
             try:
                 worker = await asyncio.wait_for(self._idle.get(), max(deadline - time.monotonic(), 0.001))
             except asyncio.TimeoutError:
                 self._stats["timeouts"] += 1
-                raise TimeoutError(f"sandbox pool: no worker became free within {timeout_s or self.call_timeout_s} s") from None
+                raise TimeoutError(f"sandbox pool: no worker became free within {budget} s") from None
             finally:
                 self._waiting -= 1
+                self._metrics.queued.set(self._waiting)
             try:
                 result = await asyncio.wait_for(worker.run.remote(code, entry, tests, lim),
                                                 max(deadline - time.monotonic(), 0.001))
             except asyncio.TimeoutError:
                 self._stats["timeouts"] += 1
                 await self._replace(worker)
-                raise TimeoutError(f"sandbox pool: the call exceeded {timeout_s or self.call_timeout_s} s; "
+                raise TimeoutError(f"sandbox pool: the call exceeded {budget} s; "
                                    "its worker was replaced") from None
             except RayActorError:
                 await self._replace(worker)
                 if attempt < attempts - 1:
                     continue
+                raise
+            except BaseException:  # e.g. the sandbox could not start: the worker itself is fine
+                self._idle.put_nowait(worker)
                 raise
             self._idle.put_nowait(worker)
             self._stats["completed"] += 1
@@ -139,3 +173,34 @@ def get_or_create_pool(name: str = POOL_NAME, namespace: str = NAMESPACE, detach
     if detached:
         opts["lifetime"] = "detached"
     return SandboxPool.options(**opts).remote(**options)
+
+
+def main(argv=None) -> int:
+    """Run a file's function on test cases through the cluster's pool (created if absent):
+    python -m actors.sandbox_worker --code PATH --entry NAME --tests PATH, or under ray job submit."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from cluster.ray_session import ensure_ray
+    from emergence.sandbox.__main__ import load_tests
+
+    ap = argparse.ArgumentParser(prog="python -m actors.sandbox_worker", description=main.__doc__.split(":")[0])
+    ap.add_argument("--code", type=Path, required=True)
+    ap.add_argument("--entry", required=True)
+    ap.add_argument("--tests", type=Path, required=True)
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds for the whole call")
+    args = ap.parse_args(argv)
+    try:
+        code, tests = args.code.read_text(), load_tests(args.tests)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}")
+    ensure_ray(log_to_driver=False)
+    pool = get_or_create_pool()
+    result = ray.get(pool.run.remote(code, args.entry, tests, timeout_s=args.timeout), timeout=args.timeout + 30)
+    print(json.dumps(result, allow_nan=True, default=repr))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Render benchmarks/results/energy.json as the README's markdown table (keeps the two in step).
+"""Render a benchmark's JSON (energy, nvp, sandbox) as the README's markdown table (keeps the two in step).
 
     python -m benchmarks.readme_table benchmarks/results/energy.json
 """
@@ -54,7 +54,39 @@ def nvp_table(report: dict) -> str:
     return "\n".join(rows)
 
 
+SANDBOX_PATHS = (("bare_subprocess", "bare `python3 -I -S -B -c` subprocess (the floor)"),
+                 ("process_cold", "process backend, cold (new supervisor per run)"),
+                 ("bubblewrap_cold", "bubblewrap, cold (new sandbox per run)"),
+                 ("process_warm", "process backend, warm"),
+                 ("bubblewrap_warm", "**bubblewrap, warm** (the default)"))
+
+
+def sandbox_table(report: dict) -> str:
+    w = report["figures"]["workloads"]
+    names = list(w)
+    rows = ["| path | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    cell = lambda d: f"{d['p50_ms']:.1f} / {d['p99_ms']:.1f}"  # noqa: E731
+    for key, label in SANDBOX_PATHS:
+        rows.append(f"| {label} | " + " | ".join(cell(w[n][key]) for n in names) + " |")
+    if all("ray_pool" in w[n] for n in names):
+        c = w[names[0]]["ray_pool"]["concurrency"]
+        rows.append(f"| Ray `SandboxPool`, 2 workers, {c} concurrent callers (queueing included) | "
+                    + " | ".join(cell(w[n]["ray_pool"]) for n in names) + " |")
+    rates = "; ".join(
+        f"{n}: bubblewrap warm {w[n]['bubblewrap_warm_execs_per_s_2_workers']:.0f}, bare subprocess "
+        f"{w[n]['bare_subprocess_execs_per_s_2_workers']:.0f}"
+        + (f", Ray pool {w[n]['ray_pool']['execs_per_s']:.0f}" if "ray_pool" in w[n] else "") for n in names)
+    cold = ", ".join(f"{n} ×{w[n]['overhead_cold_over_bare_p50']:.1f}" for n in names)
+    rows += ["", f"Executions per second, 2 workers on 2 cores — {rates}. Cold bubblewrap over the bare subprocess "
+                 f"(p50): {cold}.", "", "| target | value | goal | met |", "|---|---:|---|---|"]
+    for k, t in report["targets"].items():
+        rows.append(f"| {k} | {t['value']:.3g} | {t['goal']} | {'yes' if t['met'] else 'NO'} |")
+    return "\n".join(rows)
+
+
+TABLES = {"nvp": nvp_table, "sandbox": sandbox_table, "energy": energy_table}
+
 if __name__ == "__main__":
     path = sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/energy.json"
     report = json.load(open(path))
-    print(nvp_table(report) if report.get("benchmark") == "nvp" else energy_table(report))
+    print(TABLES.get(report.get("benchmark"), energy_table)(report))

@@ -98,6 +98,8 @@ Try:
   curl -s {SERVE_URL}/predict/model          # the NVP model: history, domains ({model_path})
   {_predict_curl(model_path)}
   RAY_AUTH_MODE=token ray job submit --address {DASHBOARD} --working-dir . -- python -m tune.coupling --quick
+  RAY_AUTH_MODE=token ray job submit --address {DASHBOARD} --working-dir . -- \
+       python -m actors.sandbox_worker --code tool.py --entry NAME --tests tests.json   # through the sandbox pool
 Stop with: make stop
 """)
 
@@ -117,11 +119,20 @@ def deploy() -> str:
     from ray import serve
 
     from actors.energy import get_or_create_coordinator
+    from actors.sandbox_worker import get_or_create_pool
+    from emergence.sandbox import available_backends
     from serving.app import build_app
 
     ray.init(address=ADDRESS, namespace="emergence", configure_logging=False, log_to_driver=False)
     try:
         get_or_create_coordinator()
+        backends = available_backends()
+        if "ok" in (backends["bubblewrap"], backends["docker"]):
+            pool = get_or_create_pool(detached=True, size=2)
+            ray.get(pool.stats.remote(), timeout=60)  # workers started, sandboxes warm
+            print("Sandbox pool: 'sandbox-pool' in namespace 'emergence' (2 workers; no HTTP route runs code)")
+        else:
+            print(f"Sandbox pool not started: {backends['bubblewrap']}")
         serve.start(http_options={"host": HOST, "port": SERVE_PORT})
         serve.run(build_app({"model_path": model_path}), name="emergence", route_prefix="/", blocking=False)
         deadline = time.time() + 120

@@ -188,3 +188,33 @@ def test_cli_rejects_bad_input_with_a_message(tmp_path):
     assert p.returncode == 2 and "missing.py" in json.loads(p.stdout)["error"]
     p = cli("--code", tmp_path / "tool.py", "--entry", "f", "--tests", tmp_path / "bad.json", "--backend", "process")
     assert p.returncode == 2 and "allow-unsafe" in json.loads(p.stdout)["error"]
+
+
+def test_stale_cgroups_of_dead_processes_are_reaped():
+    from emergence.sandbox import cgroup
+
+    cg = cgroup.Cgroup.create()
+    if cg is None:
+        pytest.skip("cgroups can't be created here")
+    try:
+        dead = 2 ** 22 + 12345  # above pid_max's default: no such process
+        stale = [d.parent / f"{cgroup.PREFIX}-{dead}-feedfacecafe" for d in set(cg.dirs.values())]
+        for d in stale:
+            d.mkdir()
+        assert cgroup.reap_stale() >= len(stale)
+        assert not any(d.exists() for d in stale)
+        assert all(d.exists() for d in cg.dirs.values())  # a live owner's group stays
+    finally:
+        cg.remove()
+
+
+def test_docker_backend_end_to_end_where_a_daemon_runs():
+    try:
+        ex = open_executor("docker")
+    except SandboxUnavailable as exc:
+        pytest.skip(str(exc))
+    with ex:
+        r = ex.run("import socket\ndef f(x):\n    return x * 2\n", "f", [{"args": [21], "expected": 42}])
+        assert r.status == "passed", r.to_json()
+        r = ex.run("def f():\n    return open('/etc/hostname').read()\n", "f", [{"args": [], "expected": None}])
+        assert r.tests[0].status in ("failed", "error")

@@ -95,3 +95,18 @@ def test_attacks_through_the_pool_leave_it_serving(ray_session, pool, attack):
     assert r["status"] in ("failed", "error") and r["tests"][0]["status"] in ("error", "timeout")
     for _ in range(3):
         assert ray_session.get(pool.run.remote(*ADD), timeout=60)["passed"] == 1
+
+
+def test_job_entrypoint_runs_through_the_named_pool(ray_session, tmp_path, capsys):
+    import json
+
+    from actors.sandbox_worker import main
+
+    (tmp_path / "tool.py").write_text("def f(xs):\n    return sorted(xs)\n")
+    (tmp_path / "tests.json").write_text(json.dumps([{"args": [[3, 1, 2]], "expected": [1, 2, 3]}]))
+    assert main(["--code", str(tmp_path / "tool.py"), "--entry", "f", "--tests", str(tmp_path / "tests.json")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["status"] == "passed" and out["tests"][0]["returned"] == [1, 2, 3]
+    # the job created the pool (none was running) without `detached`: it went with the job's handle
+    with pytest.raises(ValueError, match="Failed to look up actor"):
+        ray_session.get_actor("sandbox-pool", namespace="emergence")

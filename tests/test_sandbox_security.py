@@ -199,3 +199,29 @@ def test_ctypes_and_posix_bypasses_stay_inside(sb, tmp_path):
 def test_killing_the_parent_ends_the_run_with_a_clear_status(sb):
     r, t = attack(sb, "import os, signal\ndef f():\n    os.kill(os.getppid(), signal.SIGKILL)\n    return 1\n")
     assert r.status == "error" and "supervisor died" in r.error, r.to_json()
+
+
+def test_nothing_one_run_writes_is_there_for_the_next(sb):
+    code = ("import os\ndef f():\n    out = []\n"
+            "    for p in ('/work/left', '/tmp/left', '/dev/shm/left', '/dev/left'):\n"
+            "        try:\n            open(p, 'w').write('x')\n            out.append(p)\n"
+            "        except OSError:\n            pass\n"
+            "    os.makedirs('/tmp/locked/deep', exist_ok=True)\n    os.chmod('/tmp/locked', 0o500)\n"
+            "    return out\n")
+    r, t = attack(sb, code)
+    assert t.returned == ["/work/left", "/tmp/left"], t  # /dev is read-only
+    r, t = attack(sb, "import os\ndef f():\n    return [os.listdir('/tmp'), os.listdir('/work')]\n")
+    assert t.returned == [[], ["t0"]], t
+
+
+def test_cpu_quota_bounds_the_whole_sandbox(sb):
+    if sb._cgroup is None or "cpu" not in sb._cgroup.dirs:
+        pytest.skip("no CPU cgroup here")
+    # two busy processes for 1 s of wall time under a 0.5-core quota: about 0.5 s of CPU in all
+    code = ("import os, time, resource\ndef f():\n"
+            "    pid = os.fork()\n    t = time.time()\n    while time.time() - t < 1.0:\n        pass\n"
+            "    if pid == 0:\n        os._exit(0)\n    os.waitpid(pid, 0)\n"
+            "    ru = resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime\n"
+            "    return ru\n")
+    r, t = attack(sb, code, limits={"cpus": 0.5})
+    assert t.status == "failed" and t.returned < 0.8, t  # unbounded, it would be about 2 s on 2 cores

@@ -64,7 +64,7 @@ class BubblewrapExecutor(Executor):
         prefix = os.path.dirname(os.path.dirname(os.path.realpath(self.python)))
         if not prefix.startswith("/usr"):
             args += ["--ro-bind", prefix, prefix]
-        args += ["--proc", "/proc", "--dev", "/dev", "--size", tmpfs_bytes, "--tmpfs", "/work",
+        args += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev", "--size", tmpfs_bytes, "--tmpfs", "/work",
                  "--size", str(16 << 20), "--tmpfs", "/tmp", "--uid", str(NOBODY), "--gid", str(NOBODY),
                  "--hostname", "sandbox", "--chdir", "/work", "--cap-drop", "ALL", "--disable-userns"]
         for k, v in SANDBOX_ENV.items():
@@ -108,9 +108,9 @@ class DockerExecutor(Executor):
     name = "docker"
     pidns = True
 
-    def __init__(self, limits: Limits | None = None, image: str = "python:3.11-slim", cpus: float = 1.0):
+    def __init__(self, limits: Limits | None = None, image: str = "python:3.11-slim"):
         super().__init__(limits)
-        self.image, self.cpus = image, cpus
+        self.image = image
 
     def check_available(self) -> None:
         docker_client(self.image)
@@ -124,7 +124,7 @@ class DockerExecutor(Executor):
         mem = f"{lim.memory_mb + 64}m"
         flags = ["-i", "--rm", "--init", "--network", "none", "--read-only", "--user", f"{NOBODY}:{NOBODY}",
                  "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--pids-limit", str(lim.max_procs + 4),
-                 "--memory", mem, "--memory-swap", mem, "--cpus", str(self.cpus), "--ipc", "none",
+                 "--memory", mem, "--memory-swap", mem, "--cpus", str(lim.cpus), "--ipc", "none",
                  "--tmpfs", f"/work:rw,nosuid,nodev,size={(lim.file_size_mb + 16) << 20},mode=1777",
                  "--tmpfs", "/tmp:rw,nosuid,nodev,size=16m,mode=1777", "--workdir", "/work",
                  "--label", "emergence.sandbox=1"]

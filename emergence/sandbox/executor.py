@@ -107,7 +107,7 @@ class Executor:
             # join the cgroups as the very first thing, before anything can fork
             join = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 97; shift; n=$((n-1)); done; exec "$@"'
             cmd = ["/bin/sh", "-c", join, "sh", str(len(files)), *files, *cmd]
-            self._cgroup.set_limits(self.limits.memory_mb, self.limits.max_procs)
+            self._cgroup.set_limits(self.limits.memory_mb, self.limits.max_procs, self.limits.cpus)
         try:
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                           env=SANDBOX_ENV, close_fds=True, start_new_session=True,
@@ -150,7 +150,7 @@ class Executor:
                "limits": {**lim.to_dict(), "nproc_rlimit": self._nproc_rlimit(lim)}}
         oom_before = self._cgroup.oom_kills() if self._cgroup else 0
         if self._cgroup is not None:
-            self._cgroup.set_limits(lim.memory_mb, lim.max_procs)
+            self._cgroup.set_limits(lim.memory_mb, lim.max_procs, lim.cpus)
         deadline = time.monotonic() + len(cases) * (lim.wall_s + 2.5) + 5.0
         try:
             self._write(job)

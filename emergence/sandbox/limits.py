@@ -20,10 +20,11 @@ class Limits:
     file_size_mb: int = 16
     open_files: int = 64
     output_bytes: int = 65536
+    cpus: float = 1.0  # cores the whole sandbox may use at once (cgroup CPU quota, docker --cpus)
 
     def __post_init__(self):
         bounds = {"wall_s": (0.01, 3600), "cpu_s": (0.01, 3600), "memory_mb": (32, 65536), "max_procs": (1, 4096),
-                  "file_size_mb": (0, 65536), "open_files": (8, 65536), "output_bytes": (0, 64 << 20)}
+                  "file_size_mb": (0, 65536), "open_files": (8, 65536), "output_bytes": (0, 64 << 20), "cpus": (0.05, 256)}
         for f in fields(self):
             value = getattr(self, f.name)
             low, high = bounds[f.name]

@@ -25,11 +25,11 @@ import select
 import signal
 import struct
 import sys
+import tempfile
 import time
 
 MAX_FRAME = 64 << 20
 MAX_VALUE_BYTES = 1 << 20  # a return value bigger than this is an error, not a result
-WORK = "/work" if os.path.isdir("/work") and os.access("/work", os.W_OK) else None
 
 
 # --- framing --------------------------------------------------------------------------------
@@ -127,8 +127,7 @@ def child_main(code_obj, entry, args, limits, result_w, out_w, err_w, workdir):
             raise RuntimeError("result pipe collides with stdio")
         os.closerange(3, result_w)
         os.closerange(result_w + 1, 1 << 16)
-        if workdir:
-            os.chdir(workdir)
+        os.chdir(workdir)
         apply_limits(limits)
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
@@ -239,11 +238,9 @@ def _is_zombie(pid):
         return True
 
 
-def run_test(code_obj, entry, args, limits, pidns, index):
-    workdir = None
-    if WORK:
-        workdir = os.path.join(WORK, f"t{index}")
-        os.mkdir(workdir, 0o700)
+def run_test(code_obj, entry, args, limits, pidns, index, scratch):
+    workdir = os.path.join(scratch, f"t{index}")
+    os.mkdir(workdir, 0o700)
     result_r, result_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -292,8 +289,11 @@ def run_test(code_obj, entry, args, limits, pidns, index):
             wait_status = 0
     for c in captures.values():
         c.close()
-    if workdir:
-        _rmtree(workdir)
+    if pidns:  # the sandbox's own tmpfs mounts: clear them all
+        for d in SCRATCH:
+            wipe(d)
+    else:
+        wipe(workdir, keep_root=False)
     record = {"duration_s": round(duration, 6),
               "stdout": captures["stdout"].buf.decode("utf-8", "replace"),
               "stderr": captures["stderr"].buf.decode("utf-8", "replace"),
@@ -330,23 +330,34 @@ def run_test(code_obj, entry, args, limits, pidns, index):
     return record
 
 
-def _rmtree(path):
-    for root, dirs, files in os.walk(path, topdown=False):
-        for name in files:
-            try:
-                os.unlink(os.path.join(root, name))
-            except OSError:
-                pass
-        for name in dirs:
-            p = os.path.join(root, name)
-            try:
-                os.rmdir(p) if not os.path.islink(p) else os.unlink(p)
-            except OSError:
-                pass
+def wipe(path, keep_root=True):
+    """Remove everything under `path` (not following links), restoring permissions the code may
+    have taken away from itself first, so nothing one test wrote is there for the next."""
     try:
-        os.rmdir(path)
+        entries = os.listdir(path)
+    except OSError:
+        return
+    try:
+        os.chmod(path, 0o700)
     except OSError:
         pass
+    for name in entries:
+        p = os.path.join(path, name)
+        if os.path.isdir(p) and not os.path.islink(p):
+            wipe(p, keep_root=False)
+        else:
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+    if not keep_root:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+
+
+SCRATCH = ("/work", "/tmp")
 
 
 def make_undumpable():
@@ -364,9 +375,14 @@ def run_job(job, pidns):
         code_obj = compile(job["code"], "<tool>", "exec")
     except (SyntaxError, ValueError) as exc:
         return {"load_error": f"{type(exc).__name__}: {exc}", "tests": []}
-    tests = []
-    for i, args in enumerate(job["args"]):
-        tests.append(run_test(code_obj, job["entry"], args, job["limits"], pidns, i))
+    # in a sandbox, /work is its private tmpfs; the process backend gets a temporary directory
+    scratch = "/work" if pidns else tempfile.mkdtemp(prefix="emergence-sandbox-")
+    try:
+        tests = [run_test(code_obj, job["entry"], args, job["limits"], pidns, i, scratch)
+                 for i, args in enumerate(job["args"])]
+    finally:
+        if not pidns:
+            wipe(scratch, keep_root=False)
     return {"load_error": None, "tests": tests}
 
 
