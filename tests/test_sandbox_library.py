@@ -77,7 +77,7 @@ def test_docker_flags_isolate_the_container():
     flags = DockerExecutor(Limits(memory_mb=128, max_procs=16)).run_flags()
     joined = " ".join(flags)
     for must in ("--network none", "--read-only", "--cap-drop ALL", "--security-opt no-new-privileges",
-                 "--user 65534:65534", "--pids-limit 20", "--memory 192m", "--memory-swap 192m", "--init",
+                 "--user 65534:65534", "--pids-limit 20", "--memory 192m", "--memory-swap 192m",
                  "--ipc none"):
         assert must in joined, must
     assert "--tmpfs /work:" in joined

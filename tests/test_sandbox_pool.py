@@ -87,7 +87,7 @@ def test_backpressure_rejects_beyond_the_queue(ray_session, pool):
 
 @pytest.mark.parametrize("attack", [
     "import os\ndef f():\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n",
-    "import os, signal\ndef f():\n    os.kill(os.getppid(), signal.SIGKILL)\n",
+    "import os, signal\ndef f():\n    os.kill(os.getppid(), signal.SIGKILL)\n    raise SystemExit('still here')\n",
     "def f():\n    while True:\n        print('x' * 4096)\n",
 ])
 def test_attacks_through_the_pool_leave_it_serving(ray_session, pool, attack):

@@ -54,7 +54,7 @@ def attack(sb, code, args=(), limits=None, entry="f"):
     if before is not None and sb.alive:
         assert after <= before, f"processes left behind: {sorted(after - before)}"
     if sb._cgroup is not None and sb.alive:
-        assert len(sb._cgroup.pids()) == 3, f"sandbox holds extra processes: {sb._cgroup.pids()}"
+        assert len(sb._cgroup.pids()) == 2, f"sandbox holds extra processes: {sb._cgroup.pids()}"
     # ...and the same sandbox answers the next request normally
     ok = sb.run(*OK)
     assert ok.status == "passed", ok.to_json()
@@ -197,8 +197,13 @@ def test_ctypes_and_posix_bypasses_stay_inside(sb, tmp_path):
 
 
 def test_killing_the_parent_ends_the_run_with_a_clear_status(sb):
-    r, t = attack(sb, "import os, signal\ndef f():\n    os.kill(os.getppid(), signal.SIGKILL)\n    return 1\n")
-    assert r.status == "error" and "supervisor died" in r.error, r.to_json()
+    sb.warm_up()
+    supervisor = sb._proc.pid
+    code = "import os, signal\ndef f():\n    for s in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):\n        os.kill(os.getppid(), s)\n    return 1\n"
+    r, t = attack(sb, code)
+    # the supervisor is PID 1 of the sandbox's namespace: signals from inside can't end it
+    assert t.status == "failed" and t.returned == 1, r.to_json()
+    assert sb._proc.pid == supervisor
 
 
 def test_nothing_one_run_writes_is_there_for_the_next(sb):
@@ -225,3 +230,63 @@ def test_cpu_quota_bounds_the_whole_sandbox(sb):
             "    return ru\n")
     r, t = attack(sb, code, limits={"cpus": 0.5})
     assert t.status == "failed" and t.returned < 0.8, t  # unbounded, it would be about 2 s on 2 cores
+
+
+def test_the_supervisor_is_pid_1_and_out_of_reach(sb):
+    code = ("import ctypes, os, signal\ndef f():\n"
+            "    libc = ctypes.CDLL(None, use_errno=True)\n"
+            "    out = {'ptrace': libc.ptrace(16, 1, 0, 0)}\n"  # PTRACE_ATTACH
+            "    for p in ('/proc/1/mem', '/proc/1/fd/0', '/proc/1/fd/1'):\n"
+            "        try:\n            open(p, 'rb+'); out[p] = 'opened'\n"
+            "        except OSError as e:\n            out[p] = type(e).__name__\n"
+            "    for sig in (signal.SIGSTOP, signal.SIGKILL):\n"
+            "        os.kill(1, sig)\n"
+            "    return out\n")
+    r, t = attack(sb, code)
+    assert t.status == "failed", t  # it returned: SIGKILL/SIGSTOP to PID 1 from inside are ignored
+    assert t.returned["ptrace"] == -1 and "opened" not in t.returned.values(), t
+
+
+def test_tampering_with_the_supervisors_limits_gets_a_fresh_sandbox(sb):
+    code = ("import ctypes, os, resource\ndef f():\n"
+            "    resource.prlimit(1, resource.RLIMIT_AS, (200 << 20, 200 << 20))\n"
+            "    os.setpriority(os.PRIO_PROCESS, 1, 19)\n"
+            "    return 1\n")
+    r, t = attack(sb, code)  # attack() then runs a normal job, which must pass
+    check = sb.run("import os, resource\ndef f():\n    return [resource.getrlimit(resource.RLIMIT_AS)[0] >> 20, "
+                   "os.getpriority(os.PRIO_PROCESS, 1)]\n", "f", [{"args": [], "expected": [256, 0]}])
+    assert check.status == "passed", check.to_json()
+
+
+def test_a_forged_reply_frame_is_not_believed(sb):
+    # even with a writable host channel, a frame must answer this job id with one record per test
+    from emergence.sandbox.executor import well_formed
+
+    assert not well_formed({"id": 7, "tests": [{"status": "passed"}]}, 7, 1)
+    assert not well_formed({"id": 6, "tests": [{"status": "returned", "value": 1}]}, 7, 1)
+    assert not well_formed({"id": 7, "tests": []}, 7, 1)
+    assert well_formed({"id": 7, "tests": [{"status": "returned", "value": 1}]}, 7, 1)
+
+
+def test_huge_or_deep_raw_results_are_errors_not_crashes(sb):
+    code = ("import os\ndef f(kind):\n"
+            "    data = b'{\"ok\": true, \"value\": ' + b'9' * 400 + b'}' if kind else b'[' * 50000\n"
+            "    for fd in range(3, 16):\n"
+            "        try:\n            os.write(fd, data)\n            os._exit(0)\n"
+            "        except OSError:\n            pass\n")
+    r = sb.run(code, "f", [{"args": [1], "expected": 1.5}, {"args": [0], "expected": 1}])
+    assert [t.status for t in r.tests] == ["failed", "error"], r.to_json()
+    assert sb.run(*OK).status == "passed"
+
+
+def test_a_supervisor_that_dies_mid_run_gives_a_clear_status(sb):
+    import threading
+
+    sb.warm_up()
+    victim = sb._proc.pid
+    timer = threading.Timer(0.3, lambda: os.kill(victim, 9))  # from the host, as an OOM kill would
+    timer.start()
+    r = sb.run("import time\ndef f():\n    time.sleep(5)\n", "f", [{"args": [], "expected": None}])
+    timer.join()
+    assert r.status == "error" and "supervisor died" in r.error, r.to_json()
+    assert sb.run(*OK).status == "passed"

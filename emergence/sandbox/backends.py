@@ -1,12 +1,12 @@
 """The three backends. Each starts the same supervisor (`runner.py`); they differ in the walls
 around it.
 
-- bubblewrap: own user, PID, network, IPC, UTS and mount namespaces; read-only /usr; a private
-  tmpfs work dir; uid 65534; no new privileges; dies with its parent; memory and pids cgroups
+- bubblewrap: own user, PID, network, IPC, UTS and mount namespaces; the supervisor as PID 1;
+  read-only root and /usr; private tmpfs work dirs; uid 65534; no new privileges; dies with its parent; memory and pids cgroups
   when the host lets us create them. Started as the unprivileged `nobody` when we are root, so
   the sandbox's processes are never host-root processes.
 - docker: `--network none`, read-only root, tmpfs work dir, pids/memory/CPU limits, uid 65534,
-  every capability dropped, no-new-privileges, an init as PID 1. Needs a reachable daemon.
+  every capability dropped, no-new-privileges; the supervisor is PID 1 (and reaps). Needs a reachable daemon.
 - process: rlimits only. NOT a security boundary (the code can read what this user can read and
   reach the network); refused unless the caller opts in with allow_unsafe=True.
 """
@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from functools import lru_cache
 
 from .executor import RUNNER_SOURCE, SANDBOX_ENV, Executor, SandboxUnavailable
@@ -66,7 +67,10 @@ class BubblewrapExecutor(Executor):
             args += ["--ro-bind", prefix, prefix]
         args += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev", "--size", tmpfs_bytes, "--tmpfs", "/work",
                  "--size", str(16 << 20), "--tmpfs", "/tmp", "--uid", str(NOBODY), "--gid", str(NOBODY),
-                 "--hostname", "sandbox", "--chdir", "/work", "--cap-drop", "ALL", "--disable-userns"]
+                 "--hostname", "sandbox", "--chdir", "/work", "--cap-drop", "ALL", "--disable-userns",
+                 # The supervisor is PID 1: no bwrap reaper (same uid, dumpable, holding our pipes)
+                 # for the code to ptrace, and signals from inside the namespace can't kill it.
+                 "--as-pid-1", "--remount-ro", "/"]
         for k, v in SANDBOX_ENV.items():
             args += ["--setenv", k, v]
         args += ["--", self.python, *PY_FLAGS, "-c", RUNNER_SOURCE, "serve", "--pidns"]
@@ -111,18 +115,29 @@ class DockerExecutor(Executor):
     def __init__(self, limits: Limits | None = None, image: str = "python:3.11-slim"):
         super().__init__(limits)
         self.image = image
+        self.container = None
+
+    def _after_stop(self) -> None:
+        # Killing `docker run` stops only the client: the container must be killed by name.
+        name, self.container = self.container, None
+        if name:
+            try:
+                docker_client().containers.get(name).kill()
+            except Exception:  # noqa: BLE001 - already gone (--rm) or daemon unreachable
+                pass
 
     def check_available(self) -> None:
         docker_client(self.image)
 
     def command(self) -> list[str]:
-        return ["docker", "run", *self.run_flags(), self.image, "python", *PY_FLAGS, "-c", RUNNER_SOURCE,
+        self.container = f"emergence-sandbox-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        return ["docker", "run", "--name", self.container, *self.run_flags(), self.image, "python", *PY_FLAGS, "-c", RUNNER_SOURCE,
                 "serve", "--pidns"]
 
     def run_flags(self) -> list[str]:
         lim = self.limits
         mem = f"{lim.memory_mb + 64}m"
-        flags = ["-i", "--rm", "--init", "--network", "none", "--read-only", "--user", f"{NOBODY}:{NOBODY}",
+        flags = ["-i", "--rm", "--network", "none", "--read-only", "--user", f"{NOBODY}:{NOBODY}",
                  "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--pids-limit", str(lim.max_procs + 4),
                  "--memory", mem, "--memory-swap", mem, "--cpus", str(lim.cpus), "--ipc", "none",
                  "--tmpfs", f"/work:rw,nosuid,nodev,size={(lim.file_size_mb + 16) << 20},mode=1777",

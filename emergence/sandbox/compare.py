@@ -18,7 +18,10 @@ def values_equal(got, expected, rel_tol: float = REL_TOL, abs_tol: float = ABS_T
     if isinstance(got, (int, float)) and isinstance(expected, (int, float)):
         if isinstance(got, int) and isinstance(expected, int):
             return got == expected
-        g, e = float(got), float(expected)
+        try:
+            g, e = float(got), float(expected)
+        except OverflowError:  # an int too large for a float equals no float
+            return False
         if math.isnan(g) or math.isnan(e):
             return math.isnan(g) and math.isnan(e)
         if math.isinf(g) or math.isinf(e):

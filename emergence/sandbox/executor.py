@@ -31,6 +31,20 @@ class SandboxError(RuntimeError):
     """The sandbox itself failed (not the code under test)."""
 
 
+REPLY_STATUSES = {"returned", "error", "timeout"}
+
+
+def well_formed(reply, job_id: int, n_tests: int) -> bool:
+    """A reply to *this* job, with one record per test and only statuses the supervisor emits."""
+    if not isinstance(reply, dict) or reply.get("id") != job_id:
+        return False
+    if "supervisor_error" in reply or reply.get("load_error"):
+        return True
+    tests = reply.get("tests")
+    return (isinstance(tests, list) and len(tests) == n_tests
+            and all(isinstance(t, dict) and t.get("status") in REPLY_STATUSES for t in tests))
+
+
 class Executor:
     """Runs untrusted code against test cases. Backends differ only in how the supervisor is
     started (`command`) and what bounds it; one job runs at a time per executor."""
@@ -45,6 +59,7 @@ class Executor:
         self._cgroup: Cgroup | None = None
         self._lock = threading.Lock()
         self.last_cold_start_s: float | None = None
+        self._job_id = 0
 
     # --- backend hooks ---
     def command(self) -> list[str]:
@@ -143,10 +158,16 @@ class Executor:
         cg, self._cgroup = self._cgroup, None
         if cg is not None:
             cg.remove()
+        if proc is not None:
+            self._after_stop()
+
+    def _after_stop(self) -> None:
+        """Backend clean-up once the supervisor's process is gone."""
 
     # --- one job ---
     def _run_job(self, code: str, entry: str, cases: list[TestCase], lim: Limits) -> RunResult:
-        job = {"code": code, "entry": entry, "args": [c.args for c in cases],
+        self._job_id += 1
+        job = {"id": self._job_id, "code": code, "entry": entry, "args": [c.args for c in cases],
                "limits": {**lim.to_dict(), "nproc_rlimit": self._nproc_rlimit(lim)}}
         oom_before = self._cgroup.oom_kills() if self._cgroup else 0
         if self._cgroup is not None:
@@ -157,6 +178,10 @@ class Executor:
             reply = self._read(deadline)
         except (BrokenPipeError, ConnectionResetError):
             reply = None
+        if reply is not None and not well_formed(reply, self._job_id, len(cases)):
+            self._stop()
+            return sandbox_failure(cases, self.name, "the sandbox answered out of turn or malformed; it was "
+                                   "restarted (something inside it tried to forge its reply)")
         if reply is None or "supervisor_error" in (reply or {}):
             why = (reply or {}).get("supervisor_error") or self._death_reason(deadline)
             self._stop()
@@ -164,6 +189,8 @@ class Executor:
             if reply is None:
                 result.status = "error"  # the code under test ended its own sandbox: its failure, not ours
             return result
+        if reply.get("restart"):
+            self._stop()  # the code changed the sandbox's own state: the next job gets a fresh one
         result = judge(cases, reply, self.name)
         if self._cgroup is not None and self._cgroup.oom_kills() > oom_before:
             for t in result.tests:
@@ -206,7 +233,12 @@ class Executor:
             return None
         (n,) = struct.unpack(">I", head)
         body = self._read_exact(fd, n, deadline)
-        return None if body is None else json.loads(body)
+        if body is None:
+            return None
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            return {"malformed": True}
 
     @staticmethod
     def _read_exact(fd: int, n: int, deadline: float) -> bytes | None:

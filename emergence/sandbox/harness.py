@@ -104,7 +104,11 @@ def judge(cases: list[TestCase], reply: dict, backend: str) -> RunResult:
         if rec["status"] == "returned":
             value = rec.get("value")
             r.returned = preview(value)
-            if values_equal(value, case.expected):
+            try:
+                equal = values_equal(value, case.expected)
+            except (RecursionError, TypeError, ValueError, OverflowError):
+                equal = False
+            if equal:
                 r.status = "passed"
             else:
                 r.status = "failed"

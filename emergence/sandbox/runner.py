@@ -7,10 +7,13 @@ it returned to a pipe of its own; the supervisor enforces the wall clock, caps t
 output, and kills every process the child left behind before the next test starts.
 
 Why the result channel can't be forged: expected values never enter the sandbox (the host
-compares), each child gets a fresh pipe that no other test can reach, the supervisor is not
-dumpable (no ptrace, no /proc/<pid>/fd from its children), and its own host channel (fds 0/1)
-is closed in every child before the code runs. The worst the code can do is claim a return
-value, which is no more than returning it.
+compares), each child gets a fresh pipe that no other test can reach, the supervisor is PID 1 of
+the sandbox (signals from inside are ignored) and not dumpable (no ptrace, no /proc/1/fd from
+its children), its own host channel (fds 0/1) is closed in every child before the code runs, and
+replies carry the job's id. The worst the code can do is claim a return value, which is no more
+than returning it. What the code can still change in the supervisor without ptrace (rlimits,
+priority) or leave in the namespaces (SysV IPC, keys) is checked after every job; any change
+ends the sandbox so the host starts a fresh one.
 
 Protocol on stdin/stdout: frames of a 4-byte big-endian length and a JSON object.
   host -> supervisor  {"code", "entry", "args": [[...], ...], "limits": {...}}
@@ -97,6 +100,7 @@ def apply_limits(limits):
         (resource.RLIMIT_FSIZE, limits["file_size_mb"] * mb, limits["file_size_mb"] * mb),
         (resource.RLIMIT_NOFILE, limits["open_files"], limits["open_files"]),
         (resource.RLIMIT_CORE, 0, 0),
+        (resource.RLIMIT_MSGQUEUE, 0, 0),  # no POSIX message queues to outlive the test
     ]
     if limits.get("nproc_rlimit"):
         # Only where no pids cgroup bounds the sandbox: RLIMIT_NPROC counts every process of the uid.
@@ -224,7 +228,8 @@ def kill_leftovers(pgid, pidns):
             if pid == 0:
                 break
         others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
-        alive = [p for p in others if not _is_zombie(p)]
+        # As PID 1 we inherit every orphan and reap it here; otherwise zombies are init's to reap.
+        alive = others if me == 1 else [p for p in others if not _is_zombie(p)]
         if not alive or time.monotonic() > deadline:
             return
         time.sleep(0.001)
@@ -307,7 +312,7 @@ def run_test(code_obj, entry, args, limits, pidns, index, scratch):
             payload = json.loads(raw)
             if not isinstance(payload, dict) or "ok" not in payload:
                 raise ValueError("not a result record")
-        except ValueError:
+        except (ValueError, RecursionError):
             record.update(status="error", error="the code wrote a malformed result record")
             return record
         if payload["ok"]:
@@ -334,13 +339,13 @@ def wipe(path, keep_root=True):
     """Remove everything under `path` (not following links), restoring permissions the code may
     have taken away from itself first, so nothing one test wrote is there for the next."""
     try:
+        os.chmod(path, 0o700)  # before listing: a mode-000 directory can't be read
+    except OSError:
+        pass
+    try:
         entries = os.listdir(path)
     except OSError:
         return
-    try:
-        os.chmod(path, 0o700)
-    except OSError:
-        pass
     for name in entries:
         p = os.path.join(path, name)
         if os.path.isdir(p) and not os.path.islink(p):
@@ -370,11 +375,36 @@ def make_undumpable():
         pass
 
 
+def own_state():
+    """What the code under test can change in the supervisor without ptrace (prlimit and
+    setpriority only check the uid) or leave behind in the sandbox's namespaces (SysV IPC
+    objects, keys). Compared after every job: any change ends this sandbox, so the next job
+    starts in a fresh one."""
+    limits = tuple(resource.getrlimit(getattr(resource, n)) for n in dir(resource) if n.startswith("RLIMIT_"))
+    try:
+        nice = os.getpriority(os.PRIO_PROCESS, 0)
+    except OSError:
+        nice = None
+    ipc = []
+    for name in ("shm", "msg", "sem"):
+        try:
+            with open(f"/proc/sysvipc/{name}") as f:
+                ipc.append(len(f.read().splitlines()))
+        except OSError:
+            ipc.append(None)
+    try:
+        with open("/proc/keys") as f:
+            keys = len(f.read().splitlines())
+    except OSError:
+        keys = None
+    return limits, nice, tuple(ipc), keys
+
+
 def run_job(job, pidns):
     try:
         code_obj = compile(job["code"], "<tool>", "exec")
     except (SyntaxError, ValueError) as exc:
-        return {"load_error": f"{type(exc).__name__}: {exc}", "tests": []}
+        return {"id": job.get("id"), "load_error": f"{type(exc).__name__}: {exc}", "tests": []}
     # in a sandbox, /work is its private tmpfs; the process backend gets a temporary directory
     scratch = "/work" if pidns else tempfile.mkdtemp(prefix="emergence-sandbox-")
     try:
@@ -383,12 +413,14 @@ def run_job(job, pidns):
     finally:
         if not pidns:
             wipe(scratch, keep_root=False)
-    return {"load_error": None, "tests": tests}
+    return {"id": job.get("id"), "load_error": None, "tests": tests}
 
 
 def serve(pidns):
     make_undumpable()
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    clean = own_state()
     write_frame(1, {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]})
     while True:
         job = read_frame(0)
@@ -397,8 +429,12 @@ def serve(pidns):
         try:
             reply = run_job(job, pidns)
         except Exception as exc:  # noqa: BLE001 - a supervisor bug is reported, not hidden
-            reply = {"supervisor_error": f"{type(exc).__name__}: {exc}"}
+            reply = {"id": job.get("id"), "supervisor_error": f"{type(exc).__name__}: {exc}"}
+        tainted = own_state() != clean
+        reply["restart"] = tainted
         write_frame(1, reply)
+        if tainted:  # the host starts a fresh sandbox for the next job
+            return
 
 
 if __name__ == "__main__":
