@@ -98,8 +98,7 @@ Try:
   curl -s {SERVE_URL}/predict/model          # the NVP model: history, domains ({model_path})
   {_predict_curl(model_path)}
   RAY_AUTH_MODE=token ray job submit --address {DASHBOARD} --working-dir . -- python -m tune.coupling --quick
-  RAY_AUTH_MODE=token ray job submit --address {DASHBOARD} --working-dir . -- \
-       python -m actors.sandbox_worker --code tool.py --entry NAME --tests tests.json   # through the sandbox pool
+  RAY_AUTH_MODE=token ray job submit --address {DASHBOARD} --working-dir . -- python -m actors.sandbox_worker --code tool.py --entry NAME --tests tests.json
 Stop with: make stop
 """)
 
