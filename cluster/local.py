@@ -157,6 +157,9 @@ def stop() -> None:
         except Exception as exc:  # stopping must go on even if Serve is already gone
             print(f"(serve shutdown: {exc})")
     subprocess.run([_ray_cli(), "stop"], env=_env(), check=False)
+    from emergence.sandbox.cgroup import reap_stale
+
+    reap_stale()  # the sandbox workers' cgroups (their processes are gone with Ray)
 
 
 def status() -> int:
