@@ -72,7 +72,8 @@ class SandboxPool:
         self._worker_opts = {"resources": {resource: 1}} if resource else {}
         self._worker_args = (backend, self.limits, allow_unsafe)
         self._idle: asyncio.Queue | None = None
-        self._waiting = 0
+        self._waiting = 0  # calls waiting for a free worker
+        self._admitted = 0  # calls running or waiting
         self._stats = {"calls": 0, "completed": 0, "rejected_busy": 0, "timeouts": 0, "workers_replaced": 0}
         self._workers: set = set()
         self._metrics = _Metrics()
@@ -120,9 +121,19 @@ class SandboxPool:
         return result
 
     async def _run(self, code, entry, tests, lim, deadline, budget) -> dict:
-        if self._waiting >= self.max_queue and self._idle.empty():
+        # Admission is counted synchronously (no await in between), so a burst of calls arriving
+        # together can't all pass the check before any of them has taken a worker.
+        if self._admitted >= self.size + self.max_queue:
             self._stats["rejected_busy"] += 1
-            raise PoolBusy(f"sandbox pool: {self._waiting} calls already queued (max_queue={self.max_queue}); retry later")
+            raise PoolBusy(f"sandbox pool: {self.size} workers busy and {self._admitted - self.size} calls queued "
+                           f"(max_queue={self.max_queue}); retry later")
+        self._admitted += 1
+        try:
+            return await self._dispatch(code, entry, tests, lim, deadline, budget)
+        finally:
+            self._admitted -= 1
+
+    async def _dispatch(self, code, entry, tests, lim, deadline, budget) -> dict:
         attempts = self.size + 1  # retry only when a worker died under us; each dead one is replaced
         for attempt in range(attempts):
             self._waiting += 1
