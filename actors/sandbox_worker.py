@@ -107,9 +107,9 @@ class SandboxPool:
         await self._ensure_started()
         self._stats["calls"] += 1
         t0 = time.monotonic()
+        budget = timeout_s or self.call_timeout_s
         try:
-            result = await self._run(code, entry, tests, lim, t0 + (timeout_s or self.call_timeout_s),
-                                     timeout_s or self.call_timeout_s)
+            result = await self._run(code, entry, tests, lim, t0 + budget, budget)
         except PoolBusy:
             self._metrics.runs.inc(tags={"status": "busy"})
             raise

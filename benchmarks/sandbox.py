@@ -77,29 +77,35 @@ def timed(fn, jobs, n: int) -> tuple[dict, bool]:
     return pcts(lat), ok
 
 
-def throughput(make_executor, jobs, seconds: float, workers: int = 2) -> float:
-    """Executions/s with `workers` threads, each driving its own warm sandbox."""
-    execs = [make_executor() for _ in range(workers)]
-    for e in execs:
-        e.warm_up()
-    counts = [0] * workers
+def throughput(runners, jobs, seconds: float) -> float:
+    """Executions/s with one thread per runner (a warm sandbox's `run`, or `bare_run`)."""
+    counts = [0] * len(runners)
     stop = time.perf_counter() + seconds
 
     def loop(i):
         while time.perf_counter() < stop:
-            execs[i].run(*jobs[counts[i] % len(jobs)])
+            runners[i](*jobs[counts[i] % len(jobs)])
             counts[i] += 1
 
-    threads = [threading.Thread(target=loop, args=(i,)) for i in range(workers)]
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(len(runners))]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - t0
-    for e in execs:
-        e.close()
-    return sum(counts) / elapsed
+    return sum(counts) / (time.perf_counter() - t0)
+
+
+def warm_throughput(jobs, seconds: float, workers: int = 2) -> float:
+    """Executions/s with `workers` threads, each driving its own warm bubblewrap sandbox."""
+    execs = [BubblewrapExecutor() for _ in range(workers)]
+    try:
+        for e in execs:
+            e.warm_up()
+        return throughput([e.run for e in execs], jobs, seconds)
+    finally:
+        for e in execs:
+            e.close()
 
 
 def cold_run(cls, **kw):
@@ -163,8 +169,8 @@ def main(argv=None) -> dict:
             ex.warm_up()
             w["process_warm"], ok_pw = timed(ex.run, jobs, n_warm)
         assert ok_bare and ok_cold and ok_pc and ok_warm and ok_pw, f"{name}: some path failed its tests"
-        w["bubblewrap_warm_execs_per_s_2_workers"] = throughput(BubblewrapExecutor, jobs, secs)
-        w["bare_subprocess_execs_per_s_2_workers"] = throughput_bare(jobs, secs)
+        w["bubblewrap_warm_execs_per_s_2_workers"] = warm_throughput(jobs, secs)
+        w["bare_subprocess_execs_per_s_2_workers"] = throughput([bare_run, bare_run], jobs, secs)
         w["overhead_warm_over_bare_p50"] = w["bubblewrap_warm"]["p50_ms"] / w["bare_subprocess"]["p50_ms"]
         w["overhead_cold_over_bare_p50"] = w["bubblewrap_cold"]["p50_ms"] / w["bare_subprocess"]["p50_ms"]
         if not args.no_pool:
@@ -183,24 +189,6 @@ def main(argv=None) -> dict:
         targets["pool_trivial_execs_per_s"] = target(t["ray_pool"]["execs_per_s"], 100, ">=")
     print_targets(targets)
     return write_report(args.json, "sandbox", figures, targets, argv or [])
-
-
-def throughput_bare(jobs, seconds: float, workers: int = 2) -> float:
-    counts = [0] * workers
-    stop = time.perf_counter() + seconds
-
-    def loop(i):
-        while time.perf_counter() < stop:
-            bare_run(*jobs[counts[i] % len(jobs)])
-            counts[i] += 1
-
-    threads = [threading.Thread(target=loop, args=(i,)) for i in range(workers)]
-    t0 = time.perf_counter()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    return sum(counts) / (time.perf_counter() - t0)
 
 
 def print_table(name: str, w: dict) -> None:

@@ -11,14 +11,10 @@ import sys
 import pytest
 
 from emergence.sandbox import (BubblewrapExecutor, DockerExecutor, Limits, ProcessExecutor, SandboxUnavailable,
-                               open_executor, parse_tests, probe_bwrap, values_equal)
+                               bwrap_missing, open_executor, parse_tests, values_equal)
 from emergence.sandbox.harness import check_source
 
-try:
-    probe_bwrap()
-    NO_BWRAP = None
-except SandboxUnavailable as exc:
-    NO_BWRAP = str(exc)
+NO_BWRAP = bwrap_missing()
 needs_bwrap = pytest.mark.skipif(NO_BWRAP is not None, reason=f"bubblewrap unavailable: {NO_BWRAP}")
 
 

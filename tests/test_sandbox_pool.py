@@ -3,17 +3,11 @@ attack through the pool leaves it serving."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from emergence.sandbox import SandboxUnavailable, probe_bwrap
+from emergence.sandbox import bwrap_missing
 
-try:
-    probe_bwrap()
-    SKIP = None
-except SandboxUnavailable as exc:
-    SKIP = str(exc)
+SKIP = bwrap_missing()
 pytestmark = [pytest.mark.ray, pytest.mark.skipif(SKIP is not None, reason=f"bubblewrap unavailable: {SKIP}")]
 
 ADD = ("def f(x):\n    return x + 1\n", "f", [{"args": [1], "expected": 2}, {"args": [2], "expected": 4}])

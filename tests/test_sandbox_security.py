@@ -10,16 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from emergence.sandbox import BubblewrapExecutor, Limits, SandboxUnavailable, probe_bwrap
+from emergence.sandbox import BubblewrapExecutor, Limits, bwrap_missing
 
 REPO = Path(__file__).resolve().parents[1]
 OK = ("def f(x):\n    return x + 1\n", "f", [{"args": [1], "expected": 2}])
 
-try:
-    probe_bwrap()
-    SKIP = None
-except SandboxUnavailable as exc:
-    SKIP = str(exc)
+SKIP = bwrap_missing()
 pytestmark = pytest.mark.skipif(SKIP is not None, reason=f"bubblewrap unavailable: {SKIP}")
 
 

@@ -10,7 +10,7 @@ Backends are described in `backends.py`; the in-sandbox supervisor in `runner.py
 
 from __future__ import annotations
 
-from .backends import BubblewrapExecutor, DockerExecutor, ProcessExecutor, docker_client, probe_bwrap
+from .backends import BubblewrapExecutor, DockerExecutor, ProcessExecutor, bwrap_missing, docker_client, probe_bwrap
 from .compare import values_equal
 from .executor import Executor, SandboxError, SandboxUnavailable
 from .harness import RunResult, TestCase, TestResult, parse_tests
@@ -18,7 +18,7 @@ from .limits import Limits
 
 BACKENDS = ("auto", "bubblewrap", "docker", "process")
 
-__all__ = ["BACKENDS", "BubblewrapExecutor", "DockerExecutor", "Executor", "Limits", "ProcessExecutor", "RunResult",
+__all__ = ["BACKENDS", "BubblewrapExecutor", "bwrap_missing", "DockerExecutor", "Executor", "Limits", "ProcessExecutor", "RunResult",
            "SandboxError", "SandboxUnavailable", "TestCase", "TestResult", "available_backends", "open_executor",
            "parse_tests", "values_equal"]
 

@@ -106,6 +106,15 @@ def probe_bwrap(bwrap: str = "bwrap") -> None:
             "(sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0), or use backend='docker'.")
 
 
+def bwrap_missing() -> str | None:
+    """Why bubblewrap can't run here, or None when it can."""
+    try:
+        probe_bwrap()
+    except SandboxUnavailable as exc:
+        return str(exc)
+    return None
+
+
 class DockerExecutor(Executor):
     """The supervisor in a throwaway container; stdin/stdout carry the same frames as bubblewrap's."""
 

@@ -4,6 +4,7 @@ or a writable cgroup v2 subtree. Bounds the whole process tree, which rlimits ca
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -152,8 +153,6 @@ def _try_write(path: Path, text: str) -> None:
 
 
 def _rmdir(d: Path) -> None:
-    import time
-
     for _ in range(50):  # a group can't be removed until its last process is reaped
         try:
             d.rmdir()

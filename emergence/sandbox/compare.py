@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 REL_TOL = 1e-6
@@ -40,8 +41,6 @@ def values_equal(got, expected, rel_tol: float = REL_TOL, abs_tol: float = ABS_T
 
 def preview(value, limit: int = 1000):
     """The returned value as reported back: itself when small, else a truncated JSON text."""
-    import json
-
     text = json.dumps(value, allow_nan=True, default=repr)
     if len(text) <= limit:
         return value

@@ -178,24 +178,25 @@ class Executor:
             reply = self._read(deadline)
         except (BrokenPipeError, ConnectionResetError):
             reply = None
-        if reply is not None and not well_formed(reply, self._job_id, len(cases)):
+        if reply is None:
+            why = self._death_reason(deadline)
+            self._stop()
+            # the code under test ended its own sandbox: its failure, not the sandbox's
+            return sandbox_failure(cases, self.name, why, status="error")
+        if not well_formed(reply, self._job_id, len(cases)):
             self._stop()
             return sandbox_failure(cases, self.name, "the sandbox answered out of turn or malformed; it was "
                                    "restarted (something inside it tried to forge its reply)")
-        if reply is None or "supervisor_error" in (reply or {}):
-            why = (reply or {}).get("supervisor_error") or self._death_reason(deadline)
+        if "supervisor_error" in reply:
             self._stop()
-            result = sandbox_failure(cases, self.name, why)
-            if reply is None:
-                result.status = "error"  # the code under test ended its own sandbox: its failure, not ours
-            return result
-        if reply.get("restart"):
-            self._stop()  # the code changed the sandbox's own state: the next job gets a fresh one
+            return sandbox_failure(cases, self.name, reply["supervisor_error"])
         result = judge(cases, reply, self.name)
         if self._cgroup is not None and self._cgroup.oom_kills() > oom_before:
             for t in result.tests:
                 if t.status == "error" and t.error and "SIGKILL" in t.error:
                     t.error = f"memory limit of {lim.memory_mb} MB exceeded (killed by the OOM killer)"
+        if reply.get("restart"):
+            self._stop()  # the code changed the sandbox's own state: the next job gets a fresh one
         return result
 
     def _nproc_rlimit(self, lim: Limits) -> int | None:

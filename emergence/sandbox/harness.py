@@ -13,7 +13,6 @@ from typing import Any
 
 from .compare import preview, values_equal
 
-TEST_STATUSES = ("passed", "failed", "error", "timeout")
 MAX_TESTS = 1000
 
 
@@ -122,6 +121,6 @@ def judge(cases: list[TestCase], reply: dict, backend: str) -> RunResult:
     return RunResult(status, backend, results)
 
 
-def sandbox_failure(cases: list[TestCase], backend: str, why: str) -> RunResult:
+def sandbox_failure(cases: list[TestCase], backend: str, why: str, status: str = "sandbox_error") -> RunResult:
     tests = [TestResult(i, "error", error=why) for i in range(len(cases))]
-    return RunResult("sandbox_error", backend, tests, error=why)
+    return RunResult(status, backend, tests, error=why)
