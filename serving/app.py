@@ -3,12 +3,13 @@
     serve run serving.app:app                      # import path in cluster/serve_config.yaml
     serve run serving.app:build_app max_modules=1000
     serve run serving.app:build_app model_path=runs/nvp/default log_path=runs/nvp/predictions.jsonl
+    serve run serving.app:build_app memory_root=runs/memory memory_router=memory-router
 
 Routes stay thin: they validate the envelope (pydantic), turn the problem spec into an
 `EnergyProblem` with the library's `problem_from_spec`, call the library's `relax`, and shape
 the answer. CPU-bound work runs in a worker thread, so /healthz keeps answering while a
 relaxation runs. POST /predict is answered by the `NVPPredictor` deployment (serving.predict),
-reached through a DeploymentHandle. Errors use FastAPI's 422 shape: {"detail": [{"loc", "msg", "type"}]}.
+reached through a DeploymentHandle. /memory/* forwards to the MemoryRouter actor (serving.memory). Errors use FastAPI's 422 shape: {"detail": [{"loc", "msg", "type"}]}.
 """
 
 # No `from __future__ import annotations`: Serve's class-based view re-signs the handlers and
@@ -22,7 +23,7 @@ import time
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import Body, FastAPI
+from fastapi import Body, FastAPI, Path
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -37,6 +38,7 @@ from emergence.energy.scenarios import dense_ring_spec
 from emergence.energy.spec import SpecError, problem_from_spec
 
 from .errors import ApiError
+from .memory import AddBody, CreateBody, DeleteBody, MemoryFront, SearchBody, memory_root
 from .metrics import get_metrics
 from .predict import PREDICT_DESCRIPTION, NVPPredictor, PredictRequest
 
@@ -288,6 +290,11 @@ async def _validation_error(request, exc: RequestValidationError) -> JSONRespons
 
 _ERRORS = {422: {"model": ErrorBody, "description": "Invalid body; `loc` names the field."},
            500: {"model": ErrorBody, "description": "The solver produced a non-finite value."}}
+_MEMORY_ERRORS = {404: {"model": ErrorBody, "description": "No collection of that name (the message lists the known ones)."},
+                  422: {"model": ErrorBody, "description": "Invalid body; `loc` names the field (e.g. vectors[3]), `msg` the reason. "
+                                                           "Nothing of a refused batch is stored."},
+                  503: {"model": ErrorBody, "description": "A shard stayed unavailable past the router's deadline."}}
+Collection = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Collection name.")]
 _PREDICT_ERRORS = {422: {"model": ErrorBody, "description": "Invalid body; `loc` names the field, `msg` the reason."},
                    500: {"model": ErrorBody, "description": "The prediction failed or was non-finite."},
                    503: {"model": ErrorBody, "description": "No NVP model is loaded (the message says why)."}}
@@ -297,7 +304,9 @@ _PREDICT_ERRORS = {422: {"model": ErrorBody, "description": "Invalid body; `loc`
 @serve.ingress(fastapi_app)
 class EmergenceAPI:
     def __init__(self, max_modules: int = MAX_MODULES, max_couplings: int = MAX_COUPLINGS,
-                 predictor: DeploymentHandle | None = None):
+                 predictor: DeploymentHandle | None = None, memory_root: str | None = None,
+                 memory_router: str = "memory-router"):
+        self.memory = MemoryFront(memory_root, memory_router)
         self.max_modules = max_modules
         self.max_couplings = max_couplings
         self.predictor = predictor  # None: an app built without NVP; /predict answers 503
@@ -361,6 +370,40 @@ class EmergenceAPI:
         except ApiError as exc:
             return exc.response()
 
+    # -- vector memory (serving.memory; the MemoryRouter actor does the work) ----------------
+
+    async def _memory(self, call):
+        try:
+            return JSONResponse(await call)
+        except ApiError as exc:
+            return exc.response()
+
+    @fastapi_app.put("/memory/{collection}", responses=_MEMORY_ERRORS, summary="Create a vector collection (same settings again: no-op)")
+    async def memory_create(self, collection: Collection, body: CreateBody):
+        return await self._memory(self.memory.create(collection, body))
+
+    @fastapi_app.post("/memory/{collection}/add", responses=_MEMORY_ERRORS,
+                      summary="Store vectors with ids and metadata; acknowledged once every row is in its shard's fsynced log")
+    async def memory_add(self, collection: Collection, body: AddBody):
+        return await self._memory(self.memory.add(collection, body))
+
+    @fastapi_app.post("/memory/{collection}/search", responses=_MEMORY_ERRORS,
+                      summary="Top-k nearest stored vectors of each query, merged over all shards")
+    async def memory_search(self, collection: Collection, body: SearchBody):
+        return await self._memory(self.memory.search(collection, body))
+
+    @fastapi_app.post("/memory/{collection}/delete", responses=_MEMORY_ERRORS, summary="Delete vectors by id")
+    async def memory_delete(self, collection: Collection, body: DeleteBody):
+        return await self._memory(self.memory.delete(collection, body))
+
+    @fastapi_app.get("/memory/{collection}/stats", responses=_MEMORY_ERRORS, summary="Count, settings and per-shard state")
+    async def memory_stats(self, collection: Collection):
+        return await self._memory(self.memory.stats(collection))
+
+    @fastapi_app.get("/memory", summary="The collections and their settings")
+    async def memory_list(self):
+        return await self._memory(self.memory.list())
+
     def _predictor(self) -> DeploymentHandle:
         if self.predictor is None:
             raise ApiError(503, "this app was built without the NVP predictor deployment")
@@ -373,6 +416,8 @@ class AppArgs(BaseModel):
     max_couplings: int = Field(MAX_COUPLINGS, ge=0)
     model_path: str | None = Field(None, description="NVP model directory; default emergence.nvp.default's.")
     log_path: str | None = Field(None, description="Append one energy-vector JSONL record per predicted step here.")
+    memory_root: str | None = Field(None, description="Directory of the vector memory; default runs/memory or $EMERGENCE_MEMORY_ROOT.")
+    memory_router: str = Field("memory-router", description="Name of the MemoryRouter actor (namespace 'emergence').")
 
 
 def _absolute(path: str | None) -> str | None:
@@ -385,7 +430,8 @@ def build_app(args: dict | None = None):
     [model_path=DIR] [log_path=FILE]`."""
     a = AppArgs.model_validate(args or {})
     predictor = NVPPredictor.bind(model_path=_absolute(a.model_path), log_path=_absolute(a.log_path))
-    return EmergenceAPI.bind(max_modules=a.max_modules, max_couplings=a.max_couplings, predictor=predictor)
+    return EmergenceAPI.bind(max_modules=a.max_modules, max_couplings=a.max_couplings, predictor=predictor,
+                             memory_root=memory_root(a.memory_root), memory_router=a.memory_router)
 
 
 app = build_app()
