@@ -343,6 +343,26 @@ class MemoryRouter:
         return [s["pid"] for s in per]
 
 
+class RouterBackend:
+    """`emergence.memory.hierarchical.MemoryBackend` over the router, for HierarchicalMemory on Ray."""
+
+    def __init__(self, router, timeout_s: float = 120.0):
+        self.router = router
+        self.timeout_s = timeout_s
+
+    def create(self, spec: dict) -> None:
+        ray.get(self.router.create_collection.remote(spec), timeout=self.timeout_s)
+
+    def add(self, name, vectors, ids, metadata, if_exists):
+        return ray.get(self.router.add.remote(name, vectors, ids, metadata, if_exists), timeout=self.timeout_s)
+
+    def search(self, name, queries, k):
+        return ray.get(self.router.search.remote(name, queries, k, True), timeout=self.timeout_s)
+
+    def get(self, name, ids):
+        return ray.get(self.router.get.remote(name, ids), timeout=self.timeout_s)
+
+
 def get_or_create_router(root: str | None = None, name: str = ROUTER_NAME, namespace: str = NAMESPACE,
                          detached: bool = False, call_timeout_s: float = 120.0):
     """The named router, created if missing. Keep the handle: a non-detached actor goes away

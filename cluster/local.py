@@ -95,6 +95,10 @@ Try:
   curl -s -X POST {SERVE_URL}/relax -H 'content-type: application/json' \\
        -d '{{"problem": {{"modules": [{{"kind": "gating", "count": 5, "a": 0.15, "b": 0.05, "gain": [0, 0.02, 0.04, 0.06, 0.08]}}],
             "couplings": [{{"family": "quadratic", "i": [0,1,2,3,4], "j": [1,2,3,4,0], "weight": 0.6}}]}}, "with_optimum": true}}'
+  curl -s -X PUT {SERVE_URL}/memory/notes -H 'content-type: application/json' -d '{{"dim": 4, "index": "hnsw", "shards": 2}}'
+  curl -s -X POST {SERVE_URL}/memory/notes/add -H 'content-type: application/json' \
+       -d '{{"vectors": [[1,0,0,0],[0,1,0,0]], "ids": [1,2], "metadata": [{{"text": "first"}}, {{"text": "second"}}]}}'
+  curl -s -X POST {SERVE_URL}/memory/notes/search -H 'content-type: application/json' -d '{{"vector": [0.9,0.1,0,0], "k": 1, "with_metadata": true}}'
   curl -s {SERVE_URL}/predict/model          # the NVP model: history, domains ({model_path})
   {_predict_curl(model_path)}
   RAY_AUTH_MODE=token ray job submit --address {DASHBOARD} --working-dir . -- python -m tune.coupling --quick
@@ -118,6 +122,7 @@ def deploy() -> str:
     from ray import serve
 
     from actors.energy import get_or_create_coordinator
+    from actors.memory_shard import default_root, get_or_create_router
     from actors.sandbox_worker import get_or_create_pool
     from emergence.sandbox import available_backends
     from serving.app import build_app
@@ -132,6 +137,10 @@ def deploy() -> str:
             print("Sandbox pool: 'sandbox-pool' in namespace 'emergence' (2 workers; no HTTP route runs code)")
         else:
             print(f"Sandbox pool not started: {backends['bubblewrap']}")
+        router = get_or_create_router(default_root(), detached=True)
+        names = [c["name"] for c in ray.get(router.list_collections.remote(), timeout=120)]
+        print(f"Vector memory: 'memory-router' in namespace 'emergence', data in {default_root()} "
+              f"(collections: {', '.join(names) or 'none yet'})")
         serve.start(http_options={"host": HOST, "port": SERVE_PORT})
         serve.run(build_app({"model_path": model_path}), name="emergence", route_prefix="/", blocking=False)
         deadline = time.time() + 120

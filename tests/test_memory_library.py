@@ -334,3 +334,34 @@ def test_one_process_per_directory(tmp_path):
         DurableCollection.open(str(tmp_path), lock_timeout_s=0.2)
     c.close()
     DurableCollection.open(str(tmp_path)).close()
+
+
+# -- hierarchical memory (the synthesis engine's) -------------------------------------------
+
+
+def test_hierarchical_memory_stores_finds_and_updates_tools(tmp_path):
+    from emergence.memory import HierarchicalMemory, LocalBackend, ToolRecord
+
+    mem = HierarchicalMemory(LocalBackend(str(tmp_path)), dim=8)
+    rng = np.random.default_rng(0)
+    e_links, e_sum = rng.standard_normal(8), rng.standard_normal(8)
+    links = ToolRecord(intent="collect the hrefs of anchors", code="def links(html):\n    return []\n",
+                       function_name="links", signature="links(html: str) -> list", verified={"passed": 3, "total": 3})
+    tid = mem.store_tool(e_links, links)
+    mem.store_tool(e_sum, ToolRecord(intent="add numbers", code="def total(xs):\n    return sum(xs)\n", function_name="total"))
+    assert mem.store_tool(e_links * 2, links) == tid  # same code: updated, not duplicated
+    best = mem.find_tools(e_links + 0.01 * rng.standard_normal(8), k=2)
+    assert best[0].tool_id == tid and best[0].similarity > 0.99 and best[0].code == links.code
+    assert best[0].signature == links.signature and best[0].verified == {"passed": 3, "total": 3}
+    assert [m.function_name for m in mem.find_tools(e_links, k=5, min_similarity=0.99)] == ["links"]
+    assert [m.function_name for m in mem.find_tools(e_sum, k=5, verified_only=True)] == ["links"]
+    assert mem.get_tool(tid)["docstring"] == ""
+    eid = mem.record_episode(e_links, {"intent": "links please", "tool_id": tid, "outcome": "reused"})
+    assert mem.similar_episodes(e_links, k=1)[0]["episode_id"] == eid
+    with pytest.raises(MemoryInputError, match="dimension"):
+        mem.find_tools(np.ones(5))
+    with pytest.raises(MemoryInputError, match="zeros"):
+        mem.store_tool(np.zeros(8), links)
+    mem.backend.close()
+    again = HierarchicalMemory(LocalBackend(str(tmp_path)), dim=8)  # durable: all of it comes back
+    assert again.find_tools(e_links, k=1)[0].tool_id == tid and len(again.backend.colls["procedural"]) == 2
