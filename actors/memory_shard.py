@@ -203,6 +203,9 @@ class MemoryRouter:
             self._write_registry()
             shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
 
+    async def root_dir(self) -> str:
+        return self.root
+
     async def list_collections(self) -> list[dict]:
         return [c.describe() for c in self.collections.values()]
 

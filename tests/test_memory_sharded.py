@@ -165,3 +165,38 @@ def test_router_restart_finds_its_collections(ray_session, tmp_path):
     ray.get(r.drop_collection.remote("kept"))
     assert ray.get(r.list_collections.remote()) == []
     assert not os.path.exists(tmp_path / "kept")
+
+
+def test_restarted_shard_falls_back_from_a_corrupt_snapshot(router, ray_session, tmp_path):
+    from emergence.memory.snapshot import snapshot_dirs
+
+    ray = ray_session
+    name = create(router, ray, dim=32, shards=2)
+    x = vecs(900, seed=6)
+    for s in range(0, 900, 300):
+        ray.get(router.add.remote(name, x[s:s + 300], np.arange(s, s + 300)))
+        if s < 600:
+            ray.get(router.snapshot.remote(name))
+    shard0 = ray.get(router.stats.remote(name))["per_shard"][0]
+    snap_root = os.path.join(ray.get(router.root_dir.remote()), name, "shard-0", "snapshots")
+    (_, newest), (older, _) = snapshot_dirs(snap_root)[:2]
+    with open(os.path.join(newest, "ids.bin"), "r+b") as f:
+        f.write(b"\x01\x02\x03\x04")
+    os.kill(shard0["pid"], signal.SIGKILL)
+    stats = ray.get(router.stats.remote(name))
+    rec = stats["per_shard"][0]["recovery"]
+    assert stats["count"] == 900
+    assert rec["snapshot_lsn"] == older and rec["rejected_snapshots"][0]["reason"] == "ids.bin: checksum mismatch"
+    out = ray.get(router.search.remote(name, x, 1))
+    assert (out["ids"][:, 0] == np.arange(900)).all()
+
+
+def test_hierarchical_memory_on_the_router(router, ray_session):
+    from actors.memory_shard import RouterBackend
+    from emergence.memory import HierarchicalMemory, ToolRecord
+
+    mem = HierarchicalMemory(RouterBackend(router), dim=8, prefix=f"h{uuid.uuid4().hex[:4]}-", shards=2)
+    e = np.arange(8, dtype=np.float32) + 1
+    tid = mem.store_tool(e, ToolRecord(intent="x", code="def f(a):\n    return a\n", function_name="f"))
+    (m,) = mem.find_tools(e, k=3)
+    assert m.tool_id == tid and abs(m.similarity - 1) < 1e-5 and m.function_name == "f"

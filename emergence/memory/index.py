@@ -205,6 +205,8 @@ class VectorIndex:
 
     def get(self, ids) -> dict[int, str | None]:
         """{id: metadata JSON text (None when stored without)} for the ids that are stored."""
+        if hasattr(ids, "__len__") and len(ids) == 0:
+            return {}
         return {i: self.meta[i] for i in as_ids(ids, unique=False).tolist() if i in self.meta}
 
     def contains(self, ids) -> np.ndarray:
@@ -214,9 +216,22 @@ class VectorIndex:
         return np.fromiter(self.meta.keys(), dtype=np.int64, count=len(self.meta))
 
     def memory_bytes(self) -> int:
-        """Bytes of the FAISS index (serialized size: what it takes in memory, give or take)."""
-        target = self.buffer if self.buffer is not None else self.index
-        return int(faiss.serialize_index(target).nbytes)
+        """Bytes the vectors, ids and index structures take in memory (read off FAISS's arrays,
+        cheap: nothing is serialized)."""
+        d = self.spec.dim
+        if self.buffer is not None or self.spec.index == "flat":
+            target = self.buffer if self.buffer is not None else self.index
+            return int(target.ntotal * (4 * d + 8))
+        if self.spec.index == "hnsw":
+            h = self.index.hnsw
+            graph = 4 * h.neighbors.size() + 4 * h.levels.size() + 8 * h.offsets.size()
+            return int(self.index.ntotal * 4 * d + graph + 8 * len(self.labels))
+        ivf = faiss.extract_index_ivf(self.index)
+        quantizer = ivf.nlist * d * 4
+        codebook = 0
+        if self.spec.index == "ivfpq":
+            codebook = faiss.downcast_index(self.index).pq.centroids.size() * 4
+        return int(ivf.ntotal * (ivf.code_size + 8) + quantizer + codebook)
 
     # -- maintenance -----------------------------------------------------------------------
 
