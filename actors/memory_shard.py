@@ -92,6 +92,53 @@ def _decode(texts: list) -> list:
     return [json.loads(t) if t is not None else None for t in texts]
 
 
+class _Metrics:
+    """On Ray's metrics port (created inside the router's process)."""
+
+    def __init__(self):
+        from ray.util.metrics import Counter, Histogram
+
+        self.calls = Counter("emergence_memory_requests", "Router calls by operation and outcome", tag_keys=("op", "status"))
+        self.seconds = Histogram("emergence_memory_request_seconds", "Router call latency", tag_keys=("op",),
+                                 boundaries=[0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10, 60])
+        self.rows = Counter("emergence_memory_rows", "Vectors added, deleted or searched", tag_keys=("op",))
+
+    def record(self, op: str, status: str, seconds: float, rows: int = 0) -> None:
+        try:
+            self.calls.inc(tags={"op": op, "status": status})
+            self.seconds.observe(seconds, tags={"op": op})
+            if rows:
+                self.rows.inc(rows, tags={"op": op})
+        except Exception:  # metrics never fail a call
+            pass
+
+
+def _timed(op: str):
+    """Count and time a router method by outcome (ok, invalid, not_found, error)."""
+    import functools
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        async def inner(self, *args, **kwargs):
+            t0 = time.perf_counter()
+            status = "error"
+            try:
+                out = await fn(self, *args, **kwargs)
+                status = "ok"
+                return out
+            except MemoryInputError:
+                status = "invalid"
+                raise
+            except CollectionNotFound:
+                status = "not_found"
+                raise
+            finally:
+                rows = len(args[1]) if len(args) > 1 and hasattr(args[1], "__len__") else 0
+                self.metrics.record(op, status, time.perf_counter() - t0, rows if status == "ok" else 0)
+        return inner
+    return wrap
+
+
 class _Collection:
     """The router's view of one collection: its spec, placement and shard handles."""
 
@@ -114,6 +161,7 @@ class MemoryRouter:
         self.registry_path = os.path.join(self.root, "collections.json")
         self.call_timeout_s = call_timeout_s
         self.collections: dict[str, _Collection] = {}
+        self.metrics = _Metrics()
         for d in self._read_registry():
             spec = CollectionSpec.from_dict({k: v for k, v in d.items() if k not in PLACEMENT})
             self._open(spec, {k: d.get(k, v) for k, v in PLACEMENT.items()})
@@ -239,6 +287,7 @@ class MemoryRouter:
 
     # -- writes ----------------------------------------------------------------------------
 
+    @_timed("add")
     async def add(self, collection: str, vectors, ids=None, metadata=None, if_exists: str = "error") -> dict:
         """Store a batch; returns {"ids", "added", "skipped"} once every row is in its shard's
         fsynced log. All or nothing: a refused batch (MemoryInputError) stores no row.
@@ -285,6 +334,7 @@ class MemoryRouter:
         outs = await asyncio.gather(*(one(s) for s in coll.shards[i]))
         return outs[0]
 
+    @_timed("delete")
     async def delete(self, collection: str, ids) -> dict:
         coll = self._get(collection)
         ids = np.unique(as_ids(ids, unique=False))
@@ -302,6 +352,7 @@ class MemoryRouter:
 
     # -- reads -----------------------------------------------------------------------------
 
+    @_timed("search")
     async def search(self, collection: str, queries, k: int = 10, with_metadata: bool = False) -> dict:
         """Top-k of every query over all shards: {"ids" (q, k) int64 (-1: fewer than k stored),
         "distances" (q, k) float32, "metadata" per hit (with_metadata) or None}."""
