@@ -424,9 +424,18 @@ def get_or_create_router(root: str | None = None, name: str = ROUTER_NAME, names
     opts = {"name": name, "namespace": namespace, "get_if_exists": True}
     if detached:
         opts["lifetime"] = "detached"
-    router = MemoryRouter.options(**opts).remote(root, call_timeout_s)
-    ray.get(router.list_collections.remote(), timeout=120)
-    return router
+    for attempt in range(10):
+        router = MemoryRouter.options(**opts).remote(root, call_timeout_s)
+        try:
+            ray.get(router.list_collections.remote(), timeout=120)
+            return router
+        except RayActorError as exc:
+            # The name can still point at a router whose last handle was just dropped (it is
+            # going away); wait for the name to free up and create a new one.
+            if getattr(exc, "actor_init_failed", False) or attempt == 9:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -478,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     except (MemoryInputError, CollectionNotFound) as exc:
         print(f"error: {getattr(exc, 'cause', None) or exc}", file=sys.stderr)
         return 2
-    print(json.dumps(out, indent=1, default=str))
+    print(json.dumps(out, indent=None if args.cmd == "search" else 1, default=str))
     return 0
 
 
