@@ -41,6 +41,10 @@ COMMANDS = {
     "synth-atlas": ("emergence.nvp.synthetic", [], "Write a synthetic energy-field atlas (python -m emergence.nvp.synthetic)."),
     "sandbox": ("emergence.sandbox", [],
                 "Run code against test cases in a sandbox: --code PATH --entry NAME --tests PATH (python -m emergence.sandbox)."),
+    "memory": ("actors.memory_shard", [],
+               "Sharded vector memory on the cluster: create|add|search|stats (python -m actors.memory_shard)."),
+    "memory-grpc": ("serving.memory_grpc.server", [],
+                    "Serve the vector memory over gRPC (python -m serving.memory_grpc.server --port 50051)."),
     "experiment": ("emergence.energy.experiments", [],
                    "The seed's energy experiments: landau-sweep, sequence-redemption, connectivity, gated-expansion, all."),
 }
