@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test stop status bench bench-quick clean sandbox-deps
+.PHONY: run test stop status bench bench-quick clean sandbox-deps grpc-codegen
 
 # (Re)install when pyproject.toml changes. `compat` editable mode puts the repo on sys.path,
 # so Ray workers and Serve replicas import the project's packages too.
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
 	@touch $(STAMP)
 
-run: $(STAMP) sandbox-deps
+run: $(STAMP) sandbox-deps grpc-codegen
 	$(PY) -m cluster.local start
 
 # bubblewrap is the sandbox's default backend: installed here when we can (root + apt-get);
@@ -28,13 +28,18 @@ sandbox-deps:
 	    echo "NOTE: bubblewrap (bwrap) is not installed; the sandbox needs it: sudo apt-get install bubblewrap"; \
 	  fi; }
 
+# The memory service's gRPC code, generated from serving/memory_grpc/memory.proto (never committed;
+# importing the server or client also generates it when missing or stale).
+grpc-codegen: $(STAMP)
+	@$(PY) -m serving.memory_grpc.codegen
+
 stop:
 	@test -x $(PY) && $(PY) -m cluster.local stop || true
 
 status: $(STAMP)
 	$(PY) -m cluster.local status
 
-test: $(STAMP) sandbox-deps
+test: $(STAMP) sandbox-deps grpc-codegen
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
@@ -48,4 +53,4 @@ bench-quick: $(STAMP)
 	$(PY) -m benchmarks.sandbox --quick
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache serving/memory_grpc/_generated

@@ -26,6 +26,7 @@ HOST = "127.0.0.1"
 GCS_PORT = int(os.environ.get("EMERGENCE_GCS_PORT", "6390"))
 DASHBOARD_PORT = int(os.environ.get("EMERGENCE_DASHBOARD_PORT", "8265"))
 SERVE_PORT = int(os.environ.get("EMERGENCE_SERVE_PORT", "8000"))
+GRPC_PORT = int(os.environ.get("EMERGENCE_GRPC_PORT", "50051"))
 METRICS_PORT = int(os.environ.get("EMERGENCE_METRICS_PORT", "8080"))
 NUM_CPUS = int(os.environ.get("EMERGENCE_NUM_CPUS", str(os.cpu_count() or 2)))
 ADDRESS = f"{HOST}:{GCS_PORT}"
@@ -141,6 +142,9 @@ def deploy() -> str:
         names = [c["name"] for c in ray.get(router.list_collections.remote(), timeout=120)]
         print(f"Vector memory: 'memory-router' in namespace 'emergence', data in {default_root()} "
               f"(collections: {', '.join(names) or 'none yet'})")
+        from serving.memory_grpc.actor import start_detached
+
+        print(f"Memory gRPC: {start_detached(port=GRPC_PORT, host=HOST)} (service emergence.memory.v1.Memory)")
         serve.start(http_options={"host": HOST, "port": SERVE_PORT})
         serve.run(build_app({"model_path": model_path}), name="emergence", route_prefix="/", blocking=False)
         deadline = time.time() + 120
