@@ -365,3 +365,30 @@ def test_hierarchical_memory_stores_finds_and_updates_tools(tmp_path):
     mem.backend.close()
     again = HierarchicalMemory(LocalBackend(str(tmp_path)), dim=8)  # durable: all of it comes back
     assert again.find_tools(e_links, k=1)[0].tool_id == tid and len(again.backend.colls["procedural"]) == 2
+
+
+def test_snapshots_follow_the_replay_cost_not_just_log_size(tmp_path):
+    x = data(400)
+    # a tiny recovery target: every write costs more than that to replay, so snapshots come early
+    c = DurableCollection.open(str(tmp_path / "fast"), spec(), recovery_target_s=1e-9)
+    for s in range(0, 400, 50):
+        c.add(np.arange(s, s + 50), x[s:s + 50])
+    n_fast = len(snapshot_dirs(c.snap_root))
+    assert n_fast >= 1 and c.stats()["snapshots"]
+    # ...but not before the log has grown by a tenth of the last snapshot: small writes to a big
+    # collection don't rewrite it every time
+    c.add(np.arange(10_000, 12_000), data(2000, seed=5))
+    lsn = c.snapshot_lsn
+    for i in range(20):
+        c.add([20_000 + i], x[i:i + 1])
+    assert c.snapshot_lsn == lsn and c.replay_estimate_s() > 1e-9
+    c.close()
+    slow = DurableCollection.open(str(tmp_path / "slow"), spec(), recovery_target_s=1e9)
+    for s in range(0, 400, 50):
+        slow.add(np.arange(s, s + 50), x[s:s + 50])
+    assert not snapshot_dirs(slow.snap_root) and slow.replay_estimate_s() > 0
+    slow.close()
+    again = DurableCollection.open(str(tmp_path / "slow"), recovery_target_s=1e-9)
+    assert again.wal.bytes_since_rotate > 0  # the replayed log counts towards the next snapshot
+    again.add([1000], x[:1])
+    assert snapshot_dirs(again.snap_root) and len(again) == 401

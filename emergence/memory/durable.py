@@ -60,10 +60,13 @@ def _write_json_atomic(path: str, obj) -> None:
 
 class DurableCollection:
     def __init__(self, directory: str, spec: CollectionSpec, fsync: bool, snapshot_every_bytes: int,
-                 keep_snapshots: int):
+                 keep_snapshots: int, recovery_target_s: float):
         self.dir = directory
         self.spec = spec
         self.snapshot_every_bytes = snapshot_every_bytes
+        self.recovery_target_s = recovery_target_s
+        self.apply_s_per_byte = 0.0  # running estimate of what replaying a logged byte costs
+        self.last_snapshot_bytes = 0
         self.keep_snapshots = max(2, keep_snapshots)
         self.wal = WriteAheadLog(os.path.join(directory, "wal"), fsync=fsync)
         self.snap_root = os.path.join(directory, "snapshots")
@@ -76,9 +79,14 @@ class DurableCollection:
     @classmethod
     def open(cls, directory: str, spec: CollectionSpec | dict | None = None, *, fsync: bool = True,
              snapshot_every_bytes: int = 256 << 20, keep_snapshots: int = 2,
-             lock_timeout_s: float = 30.0) -> "DurableCollection":
+             lock_timeout_s: float = 30.0, recovery_target_s: float = 2.0) -> "DurableCollection":
         """Open (and recover) the collection in `directory`, creating it when `spec` is given and
-        the directory holds none. A `spec` that differs from the stored one is refused."""
+        the directory holds none. A `spec` that differs from the stored one is refused.
+
+        Snapshots are taken after `snapshot_every_bytes` of log, or sooner once replaying the log
+        would take longer than `recovery_target_s` (the measured cost of applying writes: an
+        IVF-PQ or HNSW add costs far more per byte than a flat one) -- but not before the log has
+        grown by a tenth of the last snapshot's size, which bounds the rewriting of big indexes."""
         spec_path = os.path.join(directory, "spec.json")
         stored = None
         if os.path.exists(spec_path):
@@ -96,7 +104,7 @@ class DurableCollection:
         if stored is None:
             os.makedirs(directory, exist_ok=True)
             _write_json_atomic(spec_path, spec.to_dict())
-        coll = cls(directory, spec, fsync, snapshot_every_bytes, keep_snapshots)
+        coll = cls(directory, spec, fsync, snapshot_every_bytes, keep_snapshots, recovery_target_s)
         coll._lock_directory(lock_timeout_s)
         try:
             coll._recover()
@@ -128,15 +136,19 @@ class DurableCollection:
         for lsn, path in snapshot_dirs(self.snap_root):
             try:
                 self.index, self.snapshot_lsn = read_snapshot(path, self.spec)
+                self.last_snapshot_bytes = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
                 rep.snapshot_lsn = lsn
                 break
             except BadSnapshot as exc:
                 rep.rejected_snapshots.append({"snapshot": os.path.basename(path), "reason": str(exc)})
                 self._set_aside(path)
         replay, torn = self.wal.replay(self.snapshot_lsn)
+        replayed_bytes = 0
         for _, payload in replay:
-            self.index.apply(records.decode(payload))
+            self._apply_timed(records.decode(payload), len(payload))
             rep.replayed += 1
+            replayed_bytes += len(payload)
+        self.wal.bytes_since_rotate = replayed_bytes  # what the next restart would replay again
         rep.torn_tail = torn[0].to_dict() if torn else None
         rep.last_lsn = self.wal.last_lsn
         rep.seconds = time.perf_counter() - t0
@@ -157,21 +169,36 @@ class DurableCollection:
         request (MemoryInputError) stores no row."""
         with self.lock:
             op = self.index.plan_add(ids, vectors, metadata, if_exists)
-            lsn = self.wal.append(records.encode(op))
-            out = self.index.apply(op)
+            payload = records.encode(op)
+            lsn = self.wal.append(payload)
+            out = self._apply_timed(op, len(payload))
             self._maybe_snapshot()
             return {**out, "lsn": lsn}
 
     def delete(self, ids) -> dict:
         with self.lock:
             op = self.index.plan_delete(ids)
-            lsn = self.wal.append(records.encode(op))
-            out = self.index.apply(op)
+            payload = records.encode(op)
+            lsn = self.wal.append(payload)
+            out = self._apply_timed(op, len(payload))
             self._maybe_snapshot()
             return {**out, "lsn": lsn}
 
+    def _apply_timed(self, op, nbytes: int) -> dict:
+        t0 = time.perf_counter()
+        out = self.index.apply(op)
+        rate = (time.perf_counter() - t0) / max(nbytes, 1)
+        self.apply_s_per_byte = rate if not self.apply_s_per_byte else 0.8 * self.apply_s_per_byte + 0.2 * rate
+        return out
+
+    def replay_estimate_s(self) -> float:
+        """About how long replaying the log since the last snapshot would take."""
+        return self.wal.bytes_since_rotate * self.apply_s_per_byte
+
     def _maybe_snapshot(self) -> None:
-        if self.wal.bytes_since_rotate >= self.snapshot_every_bytes:
+        since = self.wal.bytes_since_rotate
+        if since >= self.snapshot_every_bytes or (
+                self.replay_estimate_s() >= self.recovery_target_s and since >= 0.1 * self.last_snapshot_bytes):
             self.snapshot()
 
     def snapshot(self) -> dict:
@@ -182,6 +209,7 @@ class DurableCollection:
                 self.index.compact()
             t0 = time.perf_counter()
             path = write_snapshot(self.snap_root, self.index, lsn)
+            self.last_snapshot_bytes = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
             self.snapshot_lsn = lsn
             self.wal.rotate()
             snaps = snapshot_dirs(self.snap_root)
@@ -215,6 +243,7 @@ class DurableCollection:
                 "dead_labels": self.index.dead, "lsn": self.wal.last_lsn, "snapshot_lsn": self.snapshot_lsn,
                 "snapshots": [lsn for lsn, _ in snaps], "snapshot_bytes": snap_bytes,
                 "wal_bytes": self.wal.total_bytes(), "wal_segments": len(self.wal.segments()),
+                "replay_estimate_s": self.replay_estimate_s(),
                 "recovery": self.recovery.to_dict(),
             }
 
