@@ -34,7 +34,7 @@ from ray.exceptions import ActorUnavailableError, RayActorError
 
 from emergence.memory import CollectionNotFound, CollectionSpec, DurableCollection, MemoryInputError
 from emergence.memory.sharding import merge_topk, shard_of
-from emergence.memory.validate import as_ids, as_if_exists, as_k, as_metadata, as_vectors
+from emergence.memory.validate import as_ids, as_if_exists, as_k, as_metadata, as_search_params, as_vectors
 
 ROUTER_NAME = "memory-router"
 NAMESPACE = "emergence"
@@ -69,8 +69,8 @@ class MemoryShard:
     def delete(self, ids) -> dict:
         return self.coll.delete(ids)
 
-    def search(self, queries, k: int, with_metadata: bool = False):
-        D, I = self.coll.search(queries, k)
+    def search(self, queries, k: int, with_metadata: bool = False, params: dict | None = None):
+        D, I = self.coll.search(queries, k, params)
         if not with_metadata:
             return D, I, None
         texts = self.coll.get(I[I >= 0])
@@ -353,14 +353,17 @@ class MemoryRouter:
     # -- reads -----------------------------------------------------------------------------
 
     @_timed("search")
-    async def search(self, collection: str, queries, k: int = 10, with_metadata: bool = False) -> dict:
+    async def search(self, collection: str, queries, k: int = 10, with_metadata: bool = False,
+                     params: dict | None = None) -> dict:
         """Top-k of every query over all shards: {"ids" (q, k) int64 (-1: fewer than k stored),
-        "distances" (q, k) float32, "metadata" per hit (with_metadata) or None}."""
+        "distances" (q, k) float32, "metadata" per hit (with_metadata) or None}. `params`:
+        {"nprobe": n, "ef_search": n} overrides the collection's for this search."""
         coll = self._get(collection)
         q = as_vectors(queries, coll.spec.dim, coll.spec.max_batch, field="queries")
         k = as_k(k)
+        params = as_search_params(params) or None
         ref = ray.put(q) if len(coll.shards) > 1 else q
-        parts = await asyncio.gather(*(self._read(coll, i, "search", ref, k, with_metadata)
+        parts = await asyncio.gather(*(self._read(coll, i, "search", ref, k, with_metadata, params)
                                        for i in range(len(coll.shards))))
         D, I, meta = merge_topk([p[0] for p in parts], [p[1] for p in parts], k, coll.spec.metric,
                                 [p[2] for p in parts] if with_metadata else None)

@@ -57,6 +57,8 @@ class SearchBody(BaseModel):
     vector: Vector | None = None
     k: int = Field(10, ge=1, le=MAX_K)
     with_metadata: bool = False
+    nprobe: int | None = Field(None, ge=1, le=65_536, description="IVF lists to visit for this search (default: the collection's).")
+    ef_search: int | None = Field(None, ge=1, le=65_536, description="HNSW search breadth for this search (default: the collection's).")
 
 
 class DeleteBody(BaseModel):
@@ -123,7 +125,8 @@ class MemoryFront:
             raise ApiError(422, [{"loc": ["body", "vectors"], "msg": "give exactly one of `vectors` or `vector`", "type": "value_error"}])
         rows = body.vectors if body.vectors is not None else [body.vector]
         queries = np.asarray(rows, dtype=np.float32) if _rectangular(rows) else rows
-        out = await self._do("search", collection, queries, body.k, body.with_metadata)
+        params = {k: v for k, v in (("nprobe", body.nprobe), ("ef_search", body.ef_search)) if v is not None} or None
+        out = await self._do("search", collection, queries, body.k, body.with_metadata, params)
         results = []
         for r, (ids, dists) in enumerate(zip(out["ids"].tolist(), out["distances"].tolist())):
             hits = []

@@ -392,3 +392,19 @@ def test_snapshots_follow_the_replay_cost_not_just_log_size(tmp_path):
     assert again.wal.bytes_since_rotate > 0  # the replayed log counts towards the next snapshot
     again.add([1000], x[:1])
     assert snapshot_dirs(again.snap_root) and len(again) == 401
+
+
+def test_search_params_override_the_collection_for_one_search():
+    x = data(3000)
+    idx = VectorIndex(spec("ivf", nprobe=1))
+    add(idx, np.arange(3000), x)
+    flat = faiss.IndexFlatL2(16)
+    flat.add(x)
+    _, truth = flat.search(x[:200] + 0.05, 10)
+    narrow = (idx.search(x[:200] + 0.05, 10)[1] == truth).mean()
+    wide = (idx.search(x[:200] + 0.05, 10, {"nprobe": 16})[1] == truth).mean()
+    assert wide == 1.0 and narrow < wide  # all 16 lists visited: exact
+    for bad, field in (({"nprobe": 0}, "params.nprobe"), ({"efsearch": 3}, "params.efsearch"), ([1], "params")):
+        with pytest.raises(MemoryInputError) as e:
+            idx.search(x[:1], 1, bad)
+        assert e.value.field == field

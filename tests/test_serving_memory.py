@@ -49,7 +49,7 @@ def test_round_trip(url):
     assert r.status_code == 200, r.text
     (hits,) = r.json()["results"]
     assert hits[0] == {"id": 107, "distance": 0.0, "metadata": {"n": 7}} and len(hits) == 3
-    r = requests.post(f"{url}/memory/tools/search", json={"vectors": x[:4], "k": 1}, timeout=60)
+    r = requests.post(f"{url}/memory/tools/search", json={"vectors": x[:4], "k": 1, "ef_search": 16}, timeout=60)
     assert [h[0]["id"] for h in r.json()["results"]] == [100, 101, 102, 103]
     r = requests.post(f"{url}/memory/tools/delete", json={"ids": [107, 999]}, timeout=60)
     assert r.json() == {"deleted": 1, "missing": [999]}
@@ -74,6 +74,7 @@ def test_errors(url):
     err(requests.post(f"{url}/memory/e/search", json={"vector": x[0], "k": 0}, timeout=60))
     err(requests.post(f"{url}/memory/e/search", json={"vector": x[0], "k": 10**9}, timeout=60))
     err(requests.post(f"{url}/memory/e/search", json={"k": 3}, timeout=60))
+    err(requests.post(f"{url}/memory/e/search", json={"vector": x[0], "nprobe": 0}, timeout=60))
     d = err(requests.post(f"{url}/memory/nope/search", json={"vector": x[0]}, timeout=60), 404)
     assert "unknown collection 'nope'" in d
     err(requests.get(f"{url}/memory/nope/stats", timeout=60), 404)

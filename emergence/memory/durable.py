@@ -222,9 +222,9 @@ class DurableCollection:
 
     # -- reads -----------------------------------------------------------------------------
 
-    def search(self, queries, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries, k: int, params: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
         with self.lock:
-            return self.index.search(queries, k)
+            return self.index.search(queries, k, params)
 
     def get(self, ids) -> dict:
         with self.lock:

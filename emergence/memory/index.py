@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import MemoryInputError
 from .spec import CollectionSpec
-from .validate import as_ids, as_if_exists, as_k, as_metadata, as_vectors
+from .validate import as_ids, as_if_exists, as_k, as_metadata, as_search_params, as_vectors
 
 
 @dataclass
@@ -173,28 +173,30 @@ class VectorIndex:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def search(self, queries, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries, k: int, params: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(distances float32 (q, k), ids int64 (q, k)); missing results are id -1 with distance
-        +inf (L2) or -inf (inner product), so they sort last when shards are merged."""
+        +inf (L2) or -inf (inner product), so they sort last when shards are merged.
+        `params` may override the collection's nprobe / ef_search for this search."""
         q = as_vectors(queries, self.spec.dim, self.spec.max_batch, field="queries")
         k = as_k(k)
+        p = as_search_params(params)
         worst = np.inf if self.spec.metric == "l2" else -np.inf
         if not self.meta:
             return np.full((len(q), k), worst, np.float32), np.full((len(q), k), -1, np.int64)
         if self.spec.index == "hnsw":
-            D, L = self._search_hnsw(q, k)
+            D, L = self._search_hnsw(q, k, p.get("ef_search", self.spec.ef_search))
             ids = np.where(L >= 0, np.frombuffer(self.labels, dtype=np.int64)[np.maximum(L, 0)], -1)
         elif self.buffer is not None:
             D, ids = self.buffer.search(q, k)
         elif self.spec.index == "flat":
             D, ids = self.index.search(q, k)
         else:
-            D, ids = self.index.search(q, k, params=faiss.SearchParametersIVF(nprobe=self.spec.nprobe))
+            D, ids = self.index.search(q, k, params=faiss.SearchParametersIVF(nprobe=p.get("nprobe", self.spec.nprobe)))
         D = np.where(ids >= 0, D, worst).astype(np.float32)
         return D, ids.astype(np.int64)
 
-    def _search_hnsw(self, q: np.ndarray, k: int):
-        ef = max(self.spec.ef_search, k)
+    def _search_hnsw(self, q: np.ndarray, k: int, ef_search: int):
+        ef = max(ef_search, k)
         if not self.dead:
             return self.index.search(q, k, params=faiss.SearchParametersHNSW(efSearch=ef))
         if self._selector is None:

@@ -101,7 +101,8 @@ class CollectionSpec:
             return f"HNSW{self.hnsw_m}"
         if self.index == "ivf":
             return f"IVF{self.nlist_resolved},Flat"
-        return f"IVF{self.nlist_resolved},PQ{self.pq_m_resolved}x{self.pq_bits}"
+        # "np": no polysemous training, which search never uses and which costs ~10x the k-means
+        return f"IVF{self.nlist_resolved},PQ{self.pq_m_resolved}x{self.pq_bits}np"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

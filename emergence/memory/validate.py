@@ -114,6 +114,28 @@ def as_k(k) -> int:
     return int(k)
 
 
+SEARCH_PARAMS = ("nprobe", "ef_search")
+MAX_SEARCH_PARAM = 65_536
+
+
+def as_search_params(params) -> dict:
+    """Per-search overrides of the collection's nprobe (IVF) / ef_search (HNSW)."""
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise MemoryInputError("params", f"must be an object, got {type(params).__name__}")
+    out = {}
+    for key, v in params.items():
+        if key not in SEARCH_PARAMS:
+            raise MemoryInputError(f"params.{key}", f"unknown search parameter (known: {', '.join(SEARCH_PARAMS)})")
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= int(v) <= MAX_SEARCH_PARAM:
+            raise MemoryInputError(f"params.{key}", f"must be an integer between 1 and {MAX_SEARCH_PARAM}, got {v!r}")
+        out[key] = int(v)
+    return out
+
+
 def as_if_exists(mode) -> str:
     if mode not in IF_EXISTS:
         raise MemoryInputError("if_exists", f"one of {list(IF_EXISTS)}, got {mode!r}")
