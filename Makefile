@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test stop status bench bench-quick clean sandbox-deps grpc-codegen
+.PHONY: run test stop status bench bench-quick clean sandbox-deps grpc-codegen memory-deps
 
 # (Re)install when pyproject.toml changes. `compat` editable mode puts the repo on sys.path,
 # so Ray workers and Serve replicas import the project's packages too.
@@ -28,6 +28,16 @@ sandbox-deps:
 	    echo "NOTE: bubblewrap (bwrap) is not installed; the sandbox needs it: sudo apt-get install bubblewrap"; \
 	  fi; }
 
+# Fashion-MNIST (Debian's package, no hub download) for the memory benchmark; installed when we can.
+memory-deps:
+	@test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing dataset-fashion-mnist (the memory benchmark's data)"; \
+	    apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null; }; \
+	  else \
+	    echo "NOTE: the memory benchmark needs Fashion-MNIST: sudo apt-get install dataset-fashion-mnist"; \
+	  fi; }
+
 # The memory service's gRPC code, generated from serving/memory_grpc/memory.proto (never committed;
 # importing the server or client also generates it when missing or stale).
 grpc-codegen: $(STAMP)
@@ -42,15 +52,17 @@ status: $(STAMP)
 test: $(STAMP) sandbox-deps grpc-codegen
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) memory-deps grpc-codegen
 	$(PY) -m benchmarks.energy --json benchmarks/results/energy.json
 	$(PY) -m benchmarks.nvp --json benchmarks/results/nvp.json
 	$(PY) -m benchmarks.sandbox --json benchmarks/results/sandbox.json
+	$(PY) -m benchmarks.memory --json benchmarks/results/memory.json
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) memory-deps grpc-codegen
 	$(PY) -m benchmarks.energy --quick
 	$(PY) -m benchmarks.nvp --quick
 	$(PY) -m benchmarks.sandbox --quick
+	$(PY) -m benchmarks.memory --quick
 
 clean:
 	rm -rf runs .pytest_cache serving/memory_grpc/_generated

@@ -1,4 +1,4 @@
-"""Render a benchmark's JSON (energy, nvp, sandbox) as the README's markdown table (keeps the two in step).
+"""Render a benchmark's JSON (energy, nvp, sandbox, memory) as the README's markdown table (keeps the two in step).
 
     python -m benchmarks.readme_table benchmarks/results/energy.json
 """
@@ -84,7 +84,81 @@ def sandbox_table(report: dict) -> str:
     return "\n".join(rows)
 
 
-TABLES = {"nvp": nvp_table, "sandbox": sandbox_table, "energy": energy_table}
+def _knob(params: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "exact"
+
+
+def _recovered(restart: dict) -> str:
+    return ", ".join(f"{'snapshot lsn %d' % x['snapshot_lsn'] if x['snapshot_lsn'] else 'no snapshot'} + {x['replayed']} log records"
+                     for x in restart["recovery"])
+
+
+def memory_table(report: dict) -> str:
+    f = report["figures"]
+    d = f["dataset"]
+    rows = [f"Fashion-MNIST, {d['train']:,} vectors × {d['dim']}, {d['queries']:,} queries, k = {f['k']}; "
+            f"{f['cores']} cores: the in-process index uses {f['threads']['in_process']} threads, each shard "
+            f"cores ÷ shards. Batched: all queries in one call (median of {f['batched_repeats']}); single: "
+            f"{f['single_query_n']} queries one call each.", "",
+            "| index | path | recall@1 | recall@10 | batched q/s | batched s | single q/s | single p50 / p99 ms | "
+            "fan-out overhead (batched) | of which Ray |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    row = lambda kind, label, r, over: (  # noqa: E731  over: "overhead | Ray share" cells
+        f"| {kind} | {label} | {r['recall@1']:.4f} | {r['recall@10']:.4f} | {r['batched']['qps']:,.0f} | "
+        f"{r['batched']['seconds']:.3f} | {r['single']['qps']:,.0f} | {r['single']['p50_ms']:.2f} / "
+        f"{r['single']['p99_ms']:.2f} | {over} |")
+    for kind, a in f["ann"].items():
+        rows.append(row(kind, "one in-process FAISS index", a["single_index"], "1 | –"))
+        for n, r in a["sharded"].items():
+            rows.append(row(kind, f"router, {n} shard{'s' if n != '1' else ''}", r,
+                            f"×{r['fanout_overhead_batched']:.2f} | ×{r['ray_overhead_batched']:.2f}"))
+    if "hnsw" in f["ann"]:
+        cells = []
+        for n, r in f["ann"]["hnsw"]["sharded"].items():
+            mr = r.get("matched_recall") or {}
+            cells.append(f"{n} shard(s): efSearch {mr['ef_search']}, recall@10 {mr['recall@10']:.4f}, "
+                         f"{mr['qps']:,.0f} q/s, ×{mr['fanout_overhead_batched']:.2f}" if mr.get("seconds") else
+                         f"{n} shard(s): no efSearch up to {max(t['ef_search'] for t in mr.get('tried', [{'ef_search': 0}]))} "
+                         "reached the one index's recall")
+        rows += ["", "HNSW at equal recall (the smallest per-search efSearch whose recall@10 reaches the one index's "
+                     f"{f['ann']['hnsw']['single_index']['recall@10']:.4f}): " + "; ".join(cells) + "."]
+    rows += ["", "Fan-out overhead: the router's batched latency over the one index's. Of which Ray: over the same "
+                 "split done in-process (one index per shard's part, searched in turn, merged) -- the rest is the "
+                 "sharding itself (e.g. every HNSW shard is walked with the full efSearch)."]
+    rows.append("Parameters: " + "; ".join(f"{kind} {_knob(a['params'])}" for kind, a in f["ann"].items()) + ".")
+    if "flat" in f["ann"]:
+        agree = ", ".join(f"{n} shard(s): {r['vs_single_flat']['identical_fraction']:.4f} identical, "
+                          f"{r['vs_single_flat']['agree_up_to_ties_fraction']:.4f} up to exact ties"
+                          for n, r in f["ann"]["flat"]["sharded"].items())
+        ex = f["ann"]["flat"]["single_index_vs_exact"]
+        rows.append(f"Sharded Flat against one IndexFlatL2, queries whose top-{f['k']} match — {agree}. (That IndexFlatL2 "
+                    f"itself, in float32, against the exact integer distances: {ex['identical_fraction']:.4f} identical, "
+                    f"{ex['queries_disagreeing']} queries with near-ties swapped by rounding.)")
+    if "scale" in f:
+        rows += ["", "| index (2 shards) | vectors | acknowledged adds/s | B/vector in memory | B/vector on disk: snapshot / whole directory | "
+                     "recall@10 | restart to serving s (shards recovered s) | … half-way through the ingest | … right after a snapshot | "
+                     "acknowledged writes lost |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for kind, s in f["scale"].items():
+            b, k = s["bytes_per_vector"], s["kill_during_ingest"]
+            snap = f"{b['snapshot']:.1f}" if b["snapshot"] else "no snapshot"
+            rows.append(f"| {kind} | {s['n']:,} | {s['add_vectors_per_s']:,.0f} | {b['index_memory']:.1f} | "
+                        f"{snap} / {b['directory']:.1f} | "
+                        f"{s['recall@10']:.3f} | "
+                        f"{s['restart']['serving_s']:.2f} ({s['restart']['shards_recovered_s']:.2f}) | "
+                        f"{s['restart_half_way']['serving_s']:.2f} ({s['restart_half_way']['shards_recovered_s']:.2f}) | "
+                        f"{s['restart_after_snapshot']['serving_s']:.2f} | "
+                        f"{k['acknowledged_lost']} of {k['acknowledged_total']:,} ({k['kills_mid_ingest']} kills mid-ingest) |")
+        rows += [""] + [f"What each shard recovered from ({kind}) — at the end: {_recovered(s['restart'])}; half-way: "
+                        f"{_recovered(s['restart_half_way'])}; after a snapshot: {_recovered(s['restart_after_snapshot'])}."
+                        for kind, s in f["scale"].items()]
+    rows += ["", "| target | value | goal | met |", "|---|---:|---|---|"]
+    for k, t in report["targets"].items():
+        rows.append(f"| {k} | {t['value']:.3g} | {t['goal']} | {'yes' if t['met'] else 'NO'} |")
+    return "\n".join(rows)
+
+
+TABLES = {"nvp": nvp_table, "sandbox": sandbox_table, "energy": energy_table, "memory": memory_table}
 
 if __name__ == "__main__":
     path = sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/energy.json"
