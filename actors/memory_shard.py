@@ -52,7 +52,7 @@ def default_root() -> str:
 class MemoryShard:
     """One shard (or replica) of one collection, recovered from its directory on every start."""
 
-    def __init__(self, directory: str, spec: dict, threads: int = 1, snapshot_every_bytes: int = 256 << 20):
+    def __init__(self, directory: str, spec: dict, threads: int = 1, snapshot_every_bytes: int = 128 << 20):
         import faiss
 
         faiss.omp_set_num_threads(threads)

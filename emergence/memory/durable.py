@@ -78,7 +78,7 @@ class DurableCollection:
 
     @classmethod
     def open(cls, directory: str, spec: CollectionSpec | dict | None = None, *, fsync: bool = True,
-             snapshot_every_bytes: int = 256 << 20, keep_snapshots: int = 2,
+             snapshot_every_bytes: int = 128 << 20, keep_snapshots: int = 2,
              lock_timeout_s: float = 30.0, recovery_target_s: float = 2.0) -> "DurableCollection":
         """Open (and recover) the collection in `directory`, creating it when `spec` is given and
         the directory holds none. A `spec` that differs from the stored one is refused.
