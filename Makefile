@@ -52,17 +52,19 @@ status: $(STAMP)
 test: $(STAMP) sandbox-deps grpc-codegen
 	$(PY) -m pytest -q
 
-bench: $(STAMP) memory-deps grpc-codegen
+bench: $(STAMP) sandbox-deps memory-deps grpc-codegen
 	$(PY) -m benchmarks.energy --json benchmarks/results/energy.json
 	$(PY) -m benchmarks.nvp --json benchmarks/results/nvp.json
 	$(PY) -m benchmarks.sandbox --json benchmarks/results/sandbox.json
 	$(PY) -m benchmarks.memory --json benchmarks/results/memory.json
+	$(PY) -m benchmarks.synthesis --json benchmarks/results/synthesis.json
 
-bench-quick: $(STAMP) memory-deps grpc-codegen
+bench-quick: $(STAMP) sandbox-deps memory-deps grpc-codegen
 	$(PY) -m benchmarks.energy --quick
 	$(PY) -m benchmarks.nvp --quick
 	$(PY) -m benchmarks.sandbox --quick
 	$(PY) -m benchmarks.memory --quick
+	$(PY) -m benchmarks.synthesis --quick
 
 clean:
 	rm -rf runs .pytest_cache serving/memory_grpc/_generated

@@ -8,7 +8,9 @@ The head listens on 127.0.0.1 (GCS 6390, dashboard 8265, metrics 8080) with toke
 Ray 2.60 turns on by default; the Ray CLIs need RAY_AUTH_MODE=token to find the token.
 
 POST /predict serves the NVP model at runs/nvp/default (EMERGENCE_NVP_MODEL overrides): the first
-start trains it (a few minutes, progress on stderr), later starts reuse it.
+start trains it (a few minutes, progress on stderr), later starts reuse it. POST /synthesize
+serves the engine at runs/emergence/model.pt (EMERGENCE_ENGINE_MODEL overrides), trained on the
+first start by `python -m training.emergence --quick` (a few minutes more).
 """
 
 from __future__ import annotations
@@ -99,12 +101,33 @@ Try:
   curl -s -X PUT {SERVE_URL}/memory/notes -H 'content-type: application/json' -d '{{"dim": 4, "index": "hnsw", "shards": 2}}'
   curl -s -X POST {SERVE_URL}/memory/notes/add -H 'content-type: application/json' -d '{{"vectors": [[1,0,0,0],[0,1,0,0]], "ids": [1,2], "metadata": [{{"text": "first"}}, {{"text": "second"}}]}}'
   curl -s -X POST {SERVE_URL}/memory/notes/search -H 'content-type: application/json' -d '{{"vector": [0.9,0.1,0,0], "k": 1, "with_metadata": true}}'
+  curl -s -X POST {SERVE_URL}/synthesize -H 'content-type: application/json' -d '{{"intent": "keep the words longer than four letters"}}'
+  curl -s -X POST {SERVE_URL}/synthesize -H 'content-type: application/json' \
+       -d '{{"intent": "add k to every number", "examples": [{{"args": [[1, 2], 3], "expected": [4, 5]}}]}}'
   curl -s {SERVE_URL}/predict/model          # the NVP model: history, domains ({model_path})
   {_predict_curl(model_path)}
   RAY_AUTH_MODE=token ray job submit --address {DASHBOARD} --working-dir . -- python -m tune.coupling --quick
   RAY_AUTH_MODE=token ray job submit --address {DASHBOARD} --working-dir . -- python -m actors.sandbox_worker --code tool.py --entry NAME --tests tests.json
 Stop with: make stop
 """)
+
+
+ENGINE_MODEL = os.environ.get("EMERGENCE_ENGINE_MODEL", "runs/emergence/model.pt")
+
+
+def ensure_engine_model(path: str = ENGINE_MODEL) -> str:
+    """The engine for /synthesize; trained (quick) when missing, in its own private Ray, with its
+    progress on this terminal. If training fails, /synthesize answers 503 saying so."""
+    path = os.path.abspath(path)
+    if not os.path.exists(path):
+        print("Training the default Emergence Engine model (first start only; a few minutes on 2 cores)")
+        rc = subprocess.call([sys.executable, "-m", "training.emergence", "--quick", "--out", path,
+                              "--data", os.path.dirname(path)])
+        if rc != 0:
+            print(f"engine training failed (exit {rc}); POST /synthesize will answer 503 until "
+                  f"`python -m training.emergence --quick --out {path}` succeeds")
+    print(f"Engine model: {path}")
+    return path
 
 
 def deploy() -> str:
@@ -116,6 +139,7 @@ def deploy() -> str:
     # would train it silently and past the health-check deadline.
     model_path = os.path.abspath(ensure_default_model(DEFAULT_MODEL_DIR, progress=True))
     print(f"NVP model: {model_path}")
+    engine_path = ensure_engine_model()
 
     os.environ["RAY_AUTH_MODE"] = "token"  # a driver joining a token-auth head must say so
     import ray
@@ -145,7 +169,8 @@ def deploy() -> str:
 
         print(f"Memory gRPC: {start_detached(port=GRPC_PORT, host=HOST)} (service emergence.memory.v1.Memory)")
         serve.start(http_options={"host": HOST, "port": SERVE_PORT})
-        serve.run(build_app({"model_path": model_path}), name="emergence", route_prefix="/", blocking=False)
+        serve.run(build_app({"model_path": model_path, "engine_path": engine_path}), name="emergence",
+                  route_prefix="/", blocking=False)
         deadline = time.time() + 120
         while time.time() < deadline and healthz() is None:
             time.sleep(1)

@@ -41,6 +41,7 @@ from .errors import ApiError
 from .memory import AddBody, CreateBody, DeleteBody, MemoryFront, SearchBody, memory_root
 from .metrics import get_metrics
 from .predict import PREDICT_DESCRIPTION, NVPPredictor, PredictRequest
+from .synthesize import SynthesizeRequest, ToolSynthesizer
 
 logger = logging.getLogger("ray.serve")
 
@@ -295,6 +296,9 @@ _MEMORY_ERRORS = {404: {"model": ErrorBody, "description": "No collection of tha
                                                            "Nothing of a refused batch is stored."},
                   503: {"model": ErrorBody, "description": "A shard stayed unavailable past the router's deadline."}}
 Collection = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Collection name.")]
+_SYNTH_ERRORS = {422: {"description": "Invalid body (`loc` names the field), or `cannot_synthesize`: no tool the engine "
+                                      "stands behind; the body's `cannot_synthesize` says why and names the closest capabilities."},
+                 503: {"model": ErrorBody, "description": "No engine model is loaded (the message says why)."}}
 _PREDICT_ERRORS = {422: {"model": ErrorBody, "description": "Invalid body; `loc` names the field, `msg` the reason."},
                    500: {"model": ErrorBody, "description": "The prediction failed or was non-finite."},
                    503: {"model": ErrorBody, "description": "No NVP model is loaded (the message says why)."}}
@@ -305,11 +309,12 @@ _PREDICT_ERRORS = {422: {"model": ErrorBody, "description": "Invalid body; `loc`
 class EmergenceAPI:
     def __init__(self, max_modules: int = MAX_MODULES, max_couplings: int = MAX_COUPLINGS,
                  predictor: DeploymentHandle | None = None, memory_root: str | None = None,
-                 memory_router: str = "memory-router"):
+                 memory_router: str = "memory-router", synthesizer: DeploymentHandle | None = None):
         self.memory = MemoryFront(memory_root, memory_router)
         self.max_modules = max_modules
         self.max_couplings = max_couplings
         self.predictor = predictor  # None: an app built without NVP; /predict answers 503
+        self.synthesizer = synthesizer  # None: an app built without the engine; /synthesize answers 503
         self.metrics = get_metrics()  # created here, inside the replica
 
     @fastapi_app.get("/healthz", response_model=Health, summary="Liveness and version")
@@ -370,6 +375,30 @@ class EmergenceAPI:
         except ApiError as exc:
             return exc.response()
 
+    # -- tool synthesis (serving.synthesize; the ToolSynthesizer deployment does the work) ----
+
+    @fastapi_app.post("/synthesize", responses=_SYNTH_ERRORS,
+                      summary="Turn a natural-language intent into a verified, readable Python tool")
+    async def synthesize(self, body: SynthesizeRequest):
+        """Answer: {code, function_name, signature, docstring, program, coherence, confidence,
+        verified: {passed, total} | null, reused, tool_id, latency_ms}. With `examples`, the tool
+        returned passed every one of them in the sandbox."""
+        if self.synthesizer is None:
+            return ApiError(503, "this app was built without the synthesis deployment").response()
+        try:
+            return JSONResponse(await self.synthesizer.synthesize.remote(body.model_dump()))
+        except ApiError as exc:
+            return exc.response()
+        except Exception as exc:
+            logger.exception("/synthesize failed")
+            return ApiError(500, f"synthesis failed: {type(exc).__name__}").response()
+
+    @fastapi_app.get("/synthesize/model", summary="The engine behind /synthesize: loaded or not, and its settings")
+    async def synthesize_model(self) -> dict:
+        if self.synthesizer is None:
+            return {"loaded": False, "reason": "this app was built without the synthesis deployment"}
+        return await self.synthesizer.info.remote()
+
     # -- vector memory (serving.memory; the MemoryRouter actor does the work) ----------------
 
     async def _memory(self, call):
@@ -418,6 +447,9 @@ class AppArgs(BaseModel):
     log_path: str | None = Field(None, description="Append one energy-vector JSONL record per predicted step here.")
     memory_root: str | None = Field(None, description="Directory of the vector memory; default runs/memory or $EMERGENCE_MEMORY_ROOT.")
     memory_router: str = Field("memory-router", description="Name of the MemoryRouter actor (namespace 'emergence').")
+    engine_path: str | None = Field(None, description="Trained engine (python -m training.emergence); default runs/emergence/model.pt.")
+    synthesis_threshold: float = Field(0.5, ge=0, le=1.01, description="Coherence below which /synthesize answers "
+                                       "cannot_synthesize (without examples).")
 
 
 def _absolute(path: str | None) -> str | None:
@@ -430,8 +462,11 @@ def build_app(args: dict | None = None):
     [model_path=DIR] [log_path=FILE]`."""
     a = AppArgs.model_validate(args or {})
     predictor = NVPPredictor.bind(model_path=_absolute(a.model_path), log_path=_absolute(a.log_path))
+    synthesizer = ToolSynthesizer.bind(model_path=_absolute(a.engine_path), memory_root=memory_root(a.memory_root),
+                                       memory_router=a.memory_router, threshold=a.synthesis_threshold)
     return EmergenceAPI.bind(max_modules=a.max_modules, max_couplings=a.max_couplings, predictor=predictor,
-                             memory_root=memory_root(a.memory_root), memory_router=a.memory_router)
+                             memory_root=memory_root(a.memory_root), memory_router=a.memory_router,
+                             synthesizer=synthesizer)
 
 
 app = build_app()

@@ -7,13 +7,14 @@ from fastapi.responses import JSONResponse
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, detail):
+    def __init__(self, status: int, detail, extra: dict | None = None):
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.extra = extra or {}  # more top-level keys of the body (e.g. `cannot_synthesize`)
 
     def __reduce__(self):  # picklable as its own class, so it crosses DeploymentHandle boundaries intact
-        return (type(self), (self.status, self.detail))
+        return (type(self), (self.status, self.detail, self.extra))
 
     def response(self) -> JSONResponse:
-        return JSONResponse(status_code=self.status, content={"detail": self.detail})
+        return JSONResponse(status_code=self.status, content={"detail": self.detail, **self.extra})

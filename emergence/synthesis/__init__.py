@@ -1,6 +1,11 @@
-"""The Emergence Engine's DSL: typed action primitives (`ops`), programs and their type checker
-(`program`), a compiler to readable standalone Python (`compiler`), and safe in-process running
-and tracing of generated programs (`runtime`). No Ray here."""
+"""The Emergence Engine, no Ray here.
+
+DSL: typed action primitives (`ops`), programs and their type checker (`program`), a compiler to
+readable standalone Python (`compiler`), safe in-process running and tracing (`runtime`).
+Learning: the corpus (`corpus`, `language`, `inputs`), intent encoders (`encoder`), the networks
+(`models`) and their training (`fit`). Synthesis: type-constrained rounding (`decode`), argument
+reading (`arguments`), ranking (`engine`, `calibrate`), the memory/sandbox pipeline (`pipeline`).
+Evaluation: enumerative search baseline (`enumerative`), pass@k and task files (`evaluation`)."""
 
 from .compiler import CompiledTool, compile_program
 from .ops import OPS, PRIMITIVES

@@ -154,7 +154,7 @@ _op("TRANSFORM.word_tokens", "str", "list[str]", "re.findall(r\"[A-Za-z0-9']+\",
     "words without punctuation", imports=["re"])
 _op("TRANSFORM.chars", "str", "list[str]", "list({v})", "chars", "the characters")
 _op("TRANSFORM.lines", "str", "list[str]", "{v}.splitlines()", "lines", "the lines")
-_op("TRANSFORM.sentences", "str", "list[str]", 're.findall(r"[^.!?]*[^.!?\\s][^.!?]*[.!?]?", {v})', "sentences",
+_op("TRANSFORM.sentences", "str", "list[str]", 're.findall(r"[^.!?\\s][^.!?]*[.!?]?", {v})', "sentences",
     "split into sentences", imports=["re"])
 _op("TRANSFORM.split", "str", "list[str]", "{v}.split({sep})", "parts", "split on a separator", args=[("sep", "str")])
 

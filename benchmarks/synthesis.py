@@ -1,0 +1,290 @@
+"""Tool synthesis from natural language: pass@k on held-out intents, against two baselines.
+
+    python -m benchmarks.synthesis [--tasks PATH] [--model runs/emergence/model.pt] [--quick] [--json PATH]
+
+Tasks: any JSONL file of {id, intent, family?, arity, tests} (default: the shared dev set). Every
+candidate tool is executed in the sandbox against the task's tests; nothing here trains on them.
+
+- engine: `Engine.synthesize` draws `--samples` latents (DDIM) and ranks candidates. Reported:
+  the engine's answer (its top-ranked candidate) passing, top-10 passing, and the unbiased
+  pass@1 / pass@10 estimator (HumanEval) over the raw draws, each rounded to one program.
+- with examples: the first two tests are given; up to 32 ranked candidates are run on them in the
+  sandbox and the first that passes both is the answer, scored on all tests.
+- baseline "enumerative": breadth-first search over the DSL given only the two examples, with the
+  same wall-time budget per task as the engine spent (encode + sample + rank + sandbox checks).
+- baseline "retrieval": the corpus description nearest the intent (same encoder), its program,
+  arguments from the intent as for the engine; and the same with the hashing encoder (the
+  justification for a pretrained encoder).
+- the service's full path with examples: the engine's candidates, then (if none passes) the
+  enumerative search for 1 s, as `SynthesisService` does.
+- ablations: the sampler replaced by one direct prediction from the conditioning; the coherence
+  scorer replaced by the sampler's vote counts.
+- latency p50/p99 per synthesis without verification (one thread, as a replica would run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import print_targets, target, write_report
+
+DEV = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "intents_dev.jsonl"
+MODEL = "runs/emergence/model.pt"
+SEARCH_S = 1.0  # SynthesisService.search_s
+EXAMPLE_CANDIDATES = 32  # with examples, this many ranked candidates may be tried (as SynthesisService does)
+
+
+def percentile(xs, q):
+    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
+
+
+class Scorer:
+    """Runs (code, function) on tests in one warm sandbox, caching by (code, test set)."""
+
+    def __init__(self, executor):
+        self.ex = executor
+        self.cache: dict = {}
+
+    def passed(self, code: str, fn: str, tests: list) -> int:
+        key = (code, fn, repr(tests))
+        if key not in self.cache:
+            res = self.ex.run(code, fn, tests).to_dict()
+            self.cache[key] = sum(1 for t in res.get("tests", []) if t.get("status") == "passed")
+        return self.cache[key]
+
+    def passes(self, code, fn, tests) -> bool:
+        return self.passed(code, fn, tests) == len(tests)
+
+
+def engine_task(engine, scorer, task, n_samples, **kw) -> dict:
+    from emergence.synthesis.compiler import compile_program
+    from emergence.synthesis.engine import tool_name
+    from emergence.synthesis.evaluation import pass_at_k
+
+    t0 = time.perf_counter()
+    syn = engine.synthesize(task.intent, task.arity, n_candidates=EXAMPLE_CANDIDATES, n_samples=n_samples, **kw)
+    latency = time.perf_counter() - t0
+    ok = [scorer.passes(c.code, c.function_name, task.tests) for c in syn.candidates[:10]]
+    # the raw draws: each rounded to one program with its first argument reading
+    raw = []
+    for ops in syn.samples:
+        progs = engine.programs(ops, task.intent, task.arity, tool_name(task.intent), limit=1) if ops else []
+        if progs:
+            tool = compile_program(progs[0])
+            raw.append(scorer.passes(tool.code, tool.function_name, task.tests))
+        else:
+            raw.append(False)
+    n, c = len(raw), sum(raw)
+    return {"answer": bool(ok and ok[0]), "top10": any(ok[:10]), "confident": syn.ok,
+            "answer_confident": bool(ok and ok[0] and syn.ok),
+            "pass@1": pass_at_k(n, c, 1), "pass@10": pass_at_k(n, c, min(10, n)),
+            "latency_s": latency, "best": syn.best.program.to_dict() if syn.best else None,
+            "candidates": syn.candidates}
+
+
+def with_examples(candidates, scorer, task, t_engine: float) -> dict:
+    """First candidate (rank order) passing the two examples, scored on all tests."""
+    t0 = time.perf_counter()
+    ex = task.tests[:2]
+    chosen = [c for c in candidates if scorer.passes(c.code, c.function_name, ex)]
+    wall = t_engine + (time.perf_counter() - t0)
+    ok = [scorer.passes(c.code, c.function_name, task.tests) for c in chosen[:10]]
+    return {"answer": bool(ok and ok[0]), "top10": any(ok), "wall_s": wall}
+
+
+def enumerative_task(scorer, task, budget_s: float) -> dict:
+    from emergence.synthesis.compiler import compile_program
+    from emergence.synthesis.enumerative import enumerate_programs
+
+    progs = enumerate_programs(task.arity, task.tests[:2], budget_s=budget_s, limit=10)
+    ok = []
+    for p in progs:
+        tool = compile_program(p)
+        ok.append(scorer.passes(tool.code, tool.function_name, task.tests))
+    return {"answer": bool(ok and ok[0]), "top10": any(ok)}
+
+
+class Retrieval:
+    """Nearest corpus description -> its program, arguments from the intent."""
+
+    def __init__(self, records, vectors, encoder):
+        self.records, self.vectors, self.encoder = records, vectors, encoder
+
+    def candidates(self, intent, arity, k=10):
+        from emergence.synthesis.compiler import compile_program
+        from emergence.synthesis.engine import Engine, tool_name
+
+        q = self.encoder.encode([intent])[0]
+        order = np.argsort(-(self.vectors @ q))
+        out, seen = [], set()
+        for i in order[:400]:
+            r = self.records[i]
+            if r.arity != arity or tuple(r.ops) in seen:
+                continue
+            seen.add(tuple(r.ops))
+            progs = Engine.programs(list(r.ops), intent, arity, tool_name(intent), limit=1)
+            if progs:
+                out.append(compile_program(progs[0]))
+            if len(out) >= k:
+                break
+        return out
+
+
+def retrieval_task(retrieval, scorer, task) -> dict:
+    tools = retrieval.candidates(task.intent, task.arity)
+    ok = [scorer.passes(t.code, t.function_name, task.tests) for t in tools]
+    ex = [t for t in tools if scorer.passes(t.code, t.function_name, task.tests[:2])]
+    ok_ex = [scorer.passes(t.code, t.function_name, task.tests) for t in ex]
+    return {"answer": bool(ok and ok[0]), "top10": any(ok), "ex_answer": bool(ok_ex and ok_ex[0])}
+
+
+def rate(rows, key):
+    return float(np.mean([r[key] for r in rows])) if rows else float("nan")
+
+
+def by_family(tasks, rows, keys):
+    fam = defaultdict(list)
+    for t, r in zip(tasks, rows):
+        fam[t.family].append(r)
+    return {f: {"tasks": len(rs), **{k: rate(rs, k) for k in keys}} for f, rs in sorted(fam.items())}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", default=str(DEV), help="JSONL task file (id, intent, family, arity, tests)")
+    ap.add_argument("--model", default=MODEL, help="trained engine (python -m training.emergence); trained if missing")
+    ap.add_argument("--samples", type=int, default=20, help="diffusion draws per synthesis")
+    ap.add_argument("--quick", action="store_true", help="fewer draws, no hashing-encoder baseline")
+    ap.add_argument("--json", help="write the report here")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    from emergence.sandbox import open_executor
+    from emergence.synthesis import corpus
+    from emergence.synthesis.encoder import HashingEncoder
+    from emergence.synthesis.engine import Engine
+    from emergence.synthesis.evaluation import load_tasks
+
+    tasks = load_tasks(args.tasks)
+    if not os.path.exists(args.model):
+        print(f"{args.model} not found: training the quick default model first", flush=True)
+        from training.emergence import main as train_main
+        train_main(["--quick", "--out", args.model])
+    engine = Engine.load(args.model)
+    state = torch.load(args.model, map_location="cpu", weights_only=False)
+    samples = 10 if args.quick else args.samples
+    engine.encoder.encode(["warm up"])  # load the encoder before timing anything
+
+    data_dir = os.path.dirname(os.path.abspath(args.model))
+    records = corpus.load(os.path.join(data_dir, "corpus.jsonl"))
+    from training.emergence import encode_cached
+    enc_name = state.get("encoder_name", "minilm")
+    vecs = encode_cached([r.description for r in records], enc_name, os.path.join(data_dir, f"embeddings-{enc_name}.npz"))
+    retrievers = {enc_name: Retrieval(records, vecs, engine.encoder)}
+    if not args.quick and enc_name != "hashing":
+        hashing = HashingEncoder()
+        retrievers["hashing"] = Retrieval(records, hashing.encode([r.description for r in records]), hashing)
+
+    # denoising against the number of DDIM steps, on the corpus's held-out programs
+    from emergence.synthesis.fit import TrainData, denoising_figures
+    held_out = TrainData.from_records(records, vecs).part(True)
+    table = engine.bundle.encoder.latent_table().detach()
+    steps_sweep = {str(k): denoising_figures(engine.bundle.denoiser, table, held_out, k, limit=2000)
+                   for k in (1, 2, 3, 5, 10, 20)}
+
+    rows = defaultdict(list)
+    with open_executor() as ex:
+        scorer = Scorer(ex)
+        for i, task in enumerate(tasks):
+            e = engine_task(engine, scorer, task, samples)
+            rows["engine"].append(e)
+            rows["engine_examples"].append(with_examples(e["candidates"], scorer, task, e["latency_s"]))
+            budget = rows["engine_examples"][-1]["wall_s"]
+            rows["enumerative"].append(enumerative_task(scorer, task, budget))
+            # the service's path with examples: the engine's candidates, then search for SEARCH_S
+            hybrid = dict(rows["engine_examples"][-1])
+            if not hybrid["answer"]:
+                hybrid = enumerative_task(scorer, task, SEARCH_S)
+            rows["engine_then_search"].append(hybrid)
+            rows["direct"].append(engine_task(engine, scorer, task, samples, sampler="direct"))
+            rows["no_scorer"].append(engine_task(engine, scorer, task, samples, use_scorer=False))
+            for name, r in retrievers.items():
+                rows[f"retrieval_{name}"].append(retrieval_task(r, scorer, task))
+            print(f"[{i + 1}/{len(tasks)}] {task.id:<28} engine {'pass' if e['answer'] else 'FAIL'} "
+                  f"(conf {'y' if e['confident'] else 'n'}) examples {'pass' if rows['engine_examples'][-1]['answer'] else 'FAIL'} "
+                  f"enum {'pass' if rows['enumerative'][-1]['answer'] else 'FAIL'} "
+                  f"retr {'pass' if rows[f'retrieval_{enc_name}'][-1]['answer'] else 'FAIL'}  {e['latency_s'] * 1000:.0f} ms",
+                  flush=True)
+
+        # latency of the engine alone, one synthesis at a time, no verification
+        lat = []
+        for task in tasks:
+            t0 = time.perf_counter()
+            engine.synthesize(task.intent, task.arity, n_samples=samples)
+            lat.append(time.perf_counter() - t0)
+
+    eng = rows["engine"]
+    figures = {
+        "tasks": len(tasks), "task_file": str(args.tasks), "samples_per_synthesis": samples,
+        "model": {"path": args.model, "corpus": state.get("corpus"), "validation": state.get("figures"),
+                  "rank_weights": engine.rank_weights, "ddim_steps": engine.steps},
+        "denoising_by_ddim_steps": steps_sweep,
+        "engine": {"answer_pass": rate(eng, "answer"), "top10_pass": rate(eng, "top10"),
+                   "pass@1_unbiased": rate(eng, "pass@1"), "pass@10_unbiased": rate(eng, "pass@10"),
+                   "confident_share": rate(eng, "confident"),
+                   "precision_when_confident": (sum(r["answer_confident"] for r in eng) /
+                                                max(1, sum(r["confident"] for r in eng))),
+                   "families": by_family(tasks, eng, ["answer", "top10", "pass@1", "pass@10"])},
+        "engine_with_two_examples": {"answer_pass": rate(rows["engine_examples"], "answer"),
+                                     "top10_pass": rate(rows["engine_examples"], "top10"),
+                                     "families": by_family(tasks, rows["engine_examples"], ["answer", "top10"])},
+        "engine_then_search_with_two_examples": {"answer_pass": rate(rows["engine_then_search"], "answer"),
+                                                 "search_s": SEARCH_S},
+        "baseline_enumerative_same_budget": {"answer_pass": rate(rows["enumerative"], "answer"),
+                                             "top10_pass": rate(rows["enumerative"], "top10"),
+                                             "families": by_family(tasks, rows["enumerative"], ["answer"])},
+        "ablation_direct_decoding": {"answer_pass": rate(rows["direct"], "answer"),
+                                     "top10_pass": rate(rows["direct"], "top10")},
+        "ablation_no_scorer": {"answer_pass": rate(rows["no_scorer"], "answer"),
+                               "top10_pass": rate(rows["no_scorer"], "top10")},
+        "latency_ms": {"p50": percentile(lat, 50) * 1000, "p99": percentile(lat, 99) * 1000,
+                       "mean": statistics.fmean(lat) * 1000},
+        "failures": [t.id for t, r in zip(tasks, eng) if not r["answer"]],
+    }
+    for name in retrievers:
+        rr = rows[f"retrieval_{name}"]
+        figures[f"baseline_retrieval_{name}"] = {"answer_pass": rate(rr, "answer"), "top10_pass": rate(rr, "top10"),
+                                                 "with_two_examples": rate(rr, "ex_answer")}
+    val = state.get("figures") or {}
+    targets = {
+        "pass@1 without examples (engine answer)": target(figures["engine"]["answer_pass"], 0.8, ">="),
+        "pass@1 with two examples": target(figures["engine_with_two_examples"]["answer_pass"], 0.95, ">="),
+        "latency p50 ms (no verification)": target(figures["latency_ms"]["p50"], 50, "<"),
+        "latency p99 ms (no verification)": target(figures["latency_ms"]["p99"], 250, "<"),
+    }
+    if val:
+        targets["contrastive accuracy (val, in-batch)"] = target(val["contrastive"]["in_batch_accuracy"], 0.85, ">")
+        targets["coherence scorer ROC-AUC (val)"] = target(val["scorer"]["roc_auc"], 0.95, ">")
+        mse = steps_sweep[str(engine.steps)]["sample_mse"]
+        targets[f"denoising MSE (val, DDIM {engine.steps} steps)"] = target(mse, 0.01, "<")
+    for k, v in figures.items():
+        if isinstance(v, dict) and "answer_pass" in v:
+            print(f"{k:<36} answer {v['answer_pass']:.3f}  top10 {v.get('top10_pass', float('nan')):.3f}")
+    print(f"latency p50 {figures['latency_ms']['p50']:.1f} ms  p99 {figures['latency_ms']['p99']:.1f} ms")
+    print_targets(targets)
+    write_report(args.json, "synthesis", figures, targets, sys.argv[1:] if argv is None else argv)
+    return {"figures": figures, "targets": targets}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Synthesize a tool from the command line (no Ray): the trained engine, ranked candidates.
+
+    python -m emergence.synthesis "keep the words longer than four letters"
+    python -m emergence.synthesis "add k to each number" --arity 2 --examples '[{"args": [[1, 2], 3], "expected": [4, 5]}]'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m emergence.synthesis", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("intent")
+    ap.add_argument("--arity", type=int, help="parameters of the tool (default: from the examples, else 1)")
+    ap.add_argument("--examples", help="JSON list of {args, expected}; candidates are checked in the sandbox")
+    ap.add_argument("--model", default="runs/emergence/model.pt", help="trained engine (python -m training.emergence)")
+    ap.add_argument("--candidates", type=int, default=10)
+    ap.add_argument("--json", action="store_true", help="print the answer as JSON")
+    args = ap.parse_args(argv)
+
+    from .engine import Engine, SynthesisInputError
+    from .pipeline import CannotSynthesize, SynthesisService, sandbox_verifier
+
+    try:
+        examples = json.loads(args.examples) if args.examples else None
+    except json.JSONDecodeError as exc:
+        print(f"error: --examples is not JSON: {exc}", file=sys.stderr)
+        return 2
+    arity = args.arity or (len(examples[0]["args"]) if examples and isinstance(examples[0], dict)
+                           and isinstance(examples[0].get("args"), list) else 1)
+    try:
+        engine = Engine.load(args.model)
+    except FileNotFoundError:
+        print(f"error: no engine model at {args.model}: train one with python -m training.emergence --quick",
+              file=sys.stderr)
+        return 2
+    executor = None
+    if examples:
+        from emergence.sandbox import open_executor
+        executor = open_executor()
+    try:
+        service = SynthesisService(engine, verify=sandbox_verifier(executor.run) if executor else None)
+        answer = service.synthesize(args.intent, arity, examples, args.candidates)
+    except SynthesisInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except CannotSynthesize as exc:
+        print(json.dumps(exc.detail, indent=1) if args.json else
+              f"cannot synthesize: {exc.detail['message']}\nclosest capabilities:\n  "
+              + "\n  ".join(exc.detail["closest_capabilities"]), file=sys.stdout if args.json else sys.stderr)
+        return 1
+    finally:
+        if executor is not None:
+            executor.close()
+    if args.json:
+        print(json.dumps(answer, indent=1))
+    else:
+        verified = answer["verified"]
+        print(answer["code"])
+        print(f"# coherence {answer['coherence']:.3f}" + (f", passed {verified['passed']}/{verified['total']} examples"
+                                                          if verified else ", not verified (no examples)"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

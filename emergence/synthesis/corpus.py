@@ -1,0 +1,305 @@
+"""The training corpus: programs sampled from the DSL, described in varied words, with traces.
+
+1. `programs()` walks the operations by kind (`language.KINDS`: a URL gets URL operations) from
+   every kind of input, up to `max_len` steps, and keeps one program per *behaviour*: each
+   candidate runs on the same generated inputs, and a program whose outputs match a shorter one's
+   (sort-then-sum is sum) or never vary is dropped.
+2. `build()` gives each kept program several descriptions (`describe`), each with its own
+   arguments (constants or extra parameters), and an execution trace ("animation") on generated
+   inputs. Splits are by program, so validation measures programs never seen in training.
+
+No evaluation intents are read here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import asdict, dataclass, field
+
+from . import inputs
+from .language import INPUT_PHRASES, KINDS, PHRASES, render_arg
+from .ops import OPS
+from .program import Program, Step, check
+from .runtime import build_callable, trace
+
+# start kind -> (parameter name, type, input-generator hint)
+START = {"ints": ("numbers", "list[int]", ""), "nums": ("values", "list[num]", ""), "words": ("words", "list[str]", ""),
+         "text": ("text", "str", "text"), "html": ("html", "str", "html"), "json": ("document", "str", "json"),
+         "csv": ("table", "str", "csv"), "url": ("url", "str", "url"), "path": ("path", "str", "path")}
+EFFECT_STARTS = {"url": "HTTP_GET.text", "path": "FILE_READ.text"}  # fetched/read, then an ordinary pipeline
+
+# pointless neighbours (same op twice is always skipped)
+_SKIP_PAIRS = {("SORT.asc", "SORT.desc"), ("SORT.desc", "SORT.asc"), ("TRANSFORM.lower", "TRANSFORM.upper"),
+               ("TRANSFORM.upper", "TRANSFORM.lower"), ("MAP.upper", "MAP.lower"), ("MAP.lower", "MAP.upper")}
+
+# a parameter that stands for an argument gets this name (n, s, ... are the templates' loop names)
+REF_PARAM = {"k": "k", "n": "limit", "sub": "substring", "old": "old", "new": "new", "sep": "separator",
+             "prefix": "prefix", "other": "other"}
+REF_TYPES = {"k": "num", "n": "int", "sub": "str", "old": "str", "new": "str", "sep": "str", "prefix": "str",
+             "other": "num"}
+
+
+def canonical_args(op: str, next_op: str | None, rng: random.Random | None = None) -> dict:
+    """Arguments for an operation: fixed ones for behaviour fingerprints, random ones (rng) for
+    descriptions. JSON paths and CSV columns follow the generated documents' shape."""
+    r = rng
+    out = {}
+    for a, _ in OPS[op].args:
+        if a == "n":
+            v = r.randint(1, 6) if r else 2
+        elif a == "k":
+            v = r.choice([0, 1, 2, 3, 5, 10, 50, -1, 4, 7]) if r else 3
+        elif a == "sep":
+            v = r.choice([",", " ", "-", ";", "\n", "|", ", "]) if r else " "
+        elif a in ("sub", "prefix"):
+            v = r.choice(["e", "an", "ing", "st", "http", "re", "o"]) if r else "e"
+        elif a == "old":
+            v = r.choice(["a", "the", "cat", "old"]) if r else "a"
+        elif a == "new":
+            v = r.choice(["o", "a", "dog", "new"]) if r else "o"
+        elif a == "path":
+            if next_op == "TRANSFORM.as_number":
+                v = r.choice(["id", "price", "score", "count", "meta.size"]) if r else "id"
+            elif next_op == "TRANSFORM.as_list":
+                v = r.choice(["owner.tags", "items", "scores", "data.values"]) if r else "owner.tags"
+            else:
+                v = r.choice(["name", "owner.name", "status", "title", "author.email"]) if r else "owner.name"
+        elif a == "name":
+            if next_op == "MAP.to_number":
+                v = r.choice(["age", "score", "price", "amount", "height"]) if r else "age"
+            else:
+                v = r.choice(["city", "name", "country", "email", "status"]) if r else "city"
+        elif a == "pattern":
+            v = r"\d+"
+        else:
+            v = 1
+        out[a] = {"const": v}
+    return out
+
+
+DOCUMENTS = ("html", "json", "csv")  # parsing is a step of its own: one more step allowed
+
+
+def walks(max_len: int):
+    """Every kind-respecting op sequence from every start kind, shortest first."""
+    frontier = [((), k, k) for k in START if k not in EFFECT_STARTS]
+    for level in range(max_len + 1):
+        nxt = []
+        for seq, kind, start in frontier:
+            if level == max_len and start not in DOCUMENTS:
+                continue
+            for op, pairs in KINDS.items():
+                if OPS[op].effects:
+                    continue
+                for k_in, k_out in pairs:
+                    if k_in != kind or (seq and (seq[-1] == op or (seq[-1], op) in _SKIP_PAIRS)):
+                        continue
+                    nxt.append((seq + (op,), k_out, start))
+        yield from ((seq, start) for seq, _, start in nxt)
+        frontier = nxt
+
+
+def start_kind(seq) -> str:
+    first = seq[0]
+    kinds = {k_in for k_in, _ in KINDS[first]}
+    for k in START:
+        if k in kinds:
+            return k
+    raise ValueError(f"{first} does not start from an input")
+
+
+def make_program(seq, start: str, args: list[dict] | None = None, name: str = "tool", intent: str = "") -> Program:
+    pname, ptype, _ = START[start]
+    if args is None:
+        args = [canonical_args(op, seq[i + 1] if i + 1 < len(seq) else None) for i, op in enumerate(seq)]
+    params = [(pname, ptype)]
+    for a in args:
+        for arg_name, src in a.items():
+            if "ref" in src and all(src["ref"] != p for p, _ in params):
+                params.append((src["ref"], REF_TYPES[arg_name]))
+    return Program(name, params, [Step(op, dict(a)) for op, a in zip(seq, args)], intent)
+
+
+def _fingerprint(prog: Program, probe: list) -> tuple | None:
+    try:
+        _, fn = build_callable(prog)
+    except Exception:
+        return None
+    outs = []
+    for value in probe:
+        try:
+            outs.append(repr(fn(value)))
+        except Exception as exc:  # an input a program can't take is part of its behaviour
+            outs.append(type(exc).__name__)
+    if len(set(outs)) == 1:  # constant or always failing: says nothing about its input
+        return None
+    return tuple(outs)
+
+
+def programs(max_len: int = 3, n_probe: int = 10, seed: int = 0) -> list[tuple]:
+    """[(op sequence, start kind)], one per distinct behaviour, shortest first; plus the
+    effectful variants (fetch a URL / read a file, then a kept pipeline over html / text)."""
+    rng = random.Random(seed)
+    probes = {k: [inputs.value_of(t, rng, hint) for _ in range(n_probe)]
+              for k, (_, t, hint) in START.items() if k not in EFFECT_STARTS}
+    seen, kept = set(), []
+    for seq, start in walks(max_len):
+        fp = _fingerprint(make_program(seq, start), probes[start])
+        if fp is None or (start, fp) in seen:
+            continue
+        seen.add((start, fp))
+        kept.append((seq, start))
+    effectful = []
+    for seq, start in kept:
+        if len(seq) < max_len:
+            for eff_start, op in EFFECT_STARTS.items():
+                if start == KINDS[op][0][1]:
+                    effectful.append(((op,) + seq, eff_start))
+    return kept + effectful
+
+
+# -- descriptions -----------------------------------------------------------------------------
+
+LEADS = ["Return", "Compute", "Give me", "Find", "Get", "Produce", "Output", "Calculate", "Write a function that returns",
+         "I need", "Determine", "Work out", "Create a tool returning", "Build a helper that gives", "Report"]
+GIVENS = ["Given {p}, ", "Take {p}, ", "Starting from {p}, ", "For {p}: ", "With {p} as input, ", "From {p}, "]
+
+
+def _fill(template: str, x: str, op: str, args: dict, rng) -> str:
+    words = {a: render_arg(a, args[a], rng) for a, _ in OPS[op].args}
+    return template.format(x=x, **words)
+
+
+def describe(seq, start: str, args: list[dict], rng: random.Random) -> str:
+    """One description of a pipeline, in one of four styles."""
+    p = rng.choice(INPUT_PHRASES[start])
+
+    def nested(upto: int) -> str:
+        x = p
+        for i in range(upto):
+            x = _fill(rng.choice(PHRASES[seq[i]]["np"]), x, seq[i], args[i], rng)
+        return x
+
+    style = rng.random()
+    last = len(seq) - 1
+    if style < 0.3:
+        text = f"{rng.choice(LEADS)} {nested(len(seq))}"
+    elif style < 0.55:
+        text = _fill(rng.choice(PHRASES[seq[last]]["vp"]), nested(last), seq[last], args[last], rng)
+    elif style < 0.8 or len(seq) == 1:
+        clauses = [_fill(rng.choice(PHRASES[op]["then"]), "", op, a, rng) for op, a in zip(seq, args)]
+        joined = clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + rng.choice([" and ", ", then ", " and then "]) + clauses[-1]
+        text = rng.choice(GIVENS).format(p=p) + joined
+    else:
+        first = _fill(rng.choice(PHRASES[seq[0]]["vp"]), p, seq[0], args[0], rng)
+        rest = [_fill(rng.choice(PHRASES[op]["then"]), "", op, a, rng) for op, a in zip(seq[1:], args[1:])]
+        text = first + "".join(rng.choice([", then ", " and ", "; "]) + r for r in rest)
+    text = " ".join(text.split())
+    text = text[:1].upper() + text[1:] if rng.random() < 0.85 else text[:1].lower() + text[1:]
+    if rng.random() < 0.7:
+        text += "."
+    return text
+
+
+@dataclass
+class Record:
+    id: str
+    ops: list
+    start: str
+    program: dict
+    description: str
+    arity: int
+    split: str
+    traces: list = field(default_factory=list)
+
+
+def _split_of(seq, start, val_fraction: float) -> str:
+    h = int(hashlib.sha1(f"{start}:{'/'.join(seq)}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "val" if h < val_fraction else "train"
+
+
+def _trace_rows(prog: Program, start: str, rng) -> list:
+    if any(OPS[s.op].effects for s in prog.steps):
+        return []
+    rows = []
+    _, ptype, hint = START[start]
+    for _ in range(2):
+        args = [inputs.value_of(ptype, rng, hint)] + [inputs.value_of(t, rng) for _, t in prog.params[1:]]
+        try:
+            steps = trace(prog, args)
+        except Exception as exc:
+            steps = [("error", type(exc).__name__)]
+        rows.append({"input": _short(args), "steps": [[op, _short(v)] for op, v in steps]})
+    return rows
+
+
+def _short(value, limit: int = 200) -> str:
+    text = json.dumps(value, default=repr) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _stratified(progs, total: int, rng) -> list:
+    """All programs of 1-2 steps; longer ones shared out evenly across start kinds (integer
+    pipelines would otherwise crowd out HTML, JSON and CSV ones)."""
+    short = [p for p in progs if len(p[0]) <= 2]
+    by_start: dict = {}
+    for p in progs:
+        if len(p[0]) > 2:
+            by_start.setdefault(p[1], []).append(p)
+    room = max(0, total - len(short))
+    chosen = []
+    groups = sorted(by_start.values(), key=len)
+    for i, group in enumerate(groups):
+        share = room // (len(groups) - i)
+        rng.shuffle(group)
+        chosen += group[:share]
+        room -= len(group[:share])
+    return short + chosen
+
+
+LENGTH_WEIGHT = {1: 4, 2: 2}
+
+
+def build(max_len: int = 3, per_program: int = 6, max_programs: int | None = None, ref_prob: float = 0.3,
+          val_fraction: float = 0.1, seed: int = 0, with_traces: bool = True) -> list[Record]:
+    """The corpus: `per_program` described variants of every kept program (x4 for one step, x2 for
+    two; all programs of 1-2 steps, longer ones sampled down to `max_programs` in all)."""
+    rng = random.Random(seed)
+    progs = programs(max_len, seed=seed)
+    if max_programs is not None and len(progs) > max_programs:
+        progs = _stratified(progs, max_programs, rng)
+    records = []
+    for seq, start in progs:
+        split = _split_of(seq, start, val_fraction)
+        # short programs are few but are what most requests ask for: more wordings of each
+        for j in range(per_program * LENGTH_WEIGHT.get(len(seq), 1)):
+            args = []
+            for i, op in enumerate(seq):
+                a = canonical_args(op, seq[i + 1] if i + 1 < len(seq) else None, rng)
+                for name in a:
+                    if name in REF_PARAM and rng.random() < ref_prob:
+                        a[name] = {"ref": REF_PARAM[name]}
+                args.append(a)
+            desc = describe(seq, start, args, rng)
+            try:
+                prog = make_program(seq, start, args, name="tool", intent=desc)
+                check(prog)
+            except Exception:
+                continue  # e.g. the same parameter twice with two types
+            rid = hashlib.sha1(f"{start}:{'/'.join(seq)}:{j}".encode()).hexdigest()[:12]
+            records.append(Record(rid, list(seq), start, prog.to_dict(), desc, len(prog.params), split,
+                                  _trace_rows(prog, start, rng) if with_traces and j == 0 else []))
+    return records
+
+
+def save(records: list[Record], path) -> None:
+    with open(path, "w") as f:
+        for r in records:
+            f.write(json.dumps(asdict(r)) + "\n")
+
+
+def load(path) -> list[Record]:
+    with open(path) as f:
+        return [Record(**json.loads(line)) for line in f if line.strip()]

@@ -1,0 +1,95 @@
+"""Type-constrained rounding: a denoised latent -> the nearest *well-typed* programs.
+
+The denoiser's last step gives each slot a distribution over the operations. Taking each slot's
+most likely operation on its own can yield a program that doesn't type (a list operation after
+a number), so a beam search walks the slots keeping only prefixes that type from some parameter
+type, and returns the best complete programs by summed log-probability.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .ops import OPS
+from .types import match, parse, substitute
+
+# what a tool's first parameter may be (what callers pass: lists, text, numbers)
+PARAM_TYPES = ("list[int]", "list[num]", "list[str]", "str")
+_PARSED = {t: parse(t) for t in PARAM_TYPES}
+
+
+@lru_cache(maxsize=None)
+def step_type(flow, op: str):
+    """The type after `op` when `flow` comes in, or None (types are hashable: memoized)."""
+    spec = OPS[op]
+    env: dict = {}
+    if not match(spec.inp, flow, env):
+        return None
+    return substitute(spec.out, env)
+
+
+def sequence_type(ops: list[str]) -> str | None:
+    """The first parameter type from which `ops` types (args aside), or None."""
+    if not ops:
+        return None
+    for name, t in _PARSED.items():
+        flow = t
+        for op in ops:
+            flow = step_type(flow, op)
+            if flow is None:
+                break
+        else:
+            return name
+    return None
+
+
+def well_formed(ops: list[str]) -> bool:
+    """Types, and never the same operation twice in a row (no tool needs that; the corpus has none)."""
+    return bool(sequence_type(ops)) and all(a != b for a, b in zip(ops, ops[1:]))
+
+
+def beam_decode(logp: np.ndarray, vocab: list[str], beam: int = 8, keep: int = 4) -> list[tuple]:
+    """logp (L, V) per-slot log-probabilities (token 0 = <end>) -> up to `keep` programs
+    [(ops, score, param type)], best first; every one types."""
+    L, V = logp.shape
+    # state: (score, ops, flow type, param type, ended)
+    states = [(0.0, (), None, None, False)]
+    order = np.argsort(-logp, axis=1)
+    for i in range(L):
+        nxt = {}
+        for score, ops, flow, ptype, ended in states:
+            if ended:
+                key = (ops, ptype)
+                cand = (score + logp[i, 0], ops, flow, ptype, True)
+                if key not in nxt or nxt[key][0] < cand[0]:
+                    nxt[key] = cand
+                continue
+            tried = 0
+            for v in order[i]:
+                if tried >= beam:
+                    break
+                s = score + logp[i, v]
+                if v == 0:
+                    cands = [(s, ops, flow, ptype, True)] if ops else []
+                elif not ops:  # the first operation fixes what the parameter may be
+                    cands = [(s, (vocab[v],), out, pt, False) for pt, t in _PARSED.items()
+                             if (out := step_type(t, vocab[v])) is not None]
+                elif vocab[v] == ops[-1]:  # an operation twice in a row is never a tool
+                    cands = []
+                else:
+                    out = step_type(flow, vocab[v])
+                    cands = [] if out is None else [(s, ops + (vocab[v],), out, ptype, False)]
+                if cands:
+                    tried += 1
+                for cand in cands:
+                    key = (cand[1], cand[3])
+                    if key not in nxt or nxt[key][0] < cand[0]:
+                        nxt[key] = cand
+        states = sorted(nxt.values(), key=lambda c: -c[0])[:beam]
+    best: dict = {}
+    for score, ops, _, ptype, _ in states:  # one entry per program: its best parameter type
+        if ops and (ops not in best or best[ops][1] < score):
+            best[ops] = (list(ops), float(score), ptype)
+    return sorted(best.values(), key=lambda c: -c[1])[:keep]

@@ -1,0 +1,228 @@
+"""The Emergence Engine: intent -> ranked, type-checked candidate tools.
+
+    engine = Engine.load("runs/emergence/model")
+    result = engine.synthesize("keep the words longer than four letters", arity=1)
+    result.ok, result.best.code, result.best.coherence
+
+One synthesis: encode the intent; draw `n_samples` action-sequence latents with the diffusion
+sampler (DDIM, conditioned on the intent and the arity); round each to its nearest well-typed
+programs; fill the operations' arguments from the intent's words; compile; rank by the
+coherence scorer. With examples, candidates are tried in order and the first that reproduces
+them all wins. When even the best candidate is not coherent enough, the answer is "cannot
+synthesize", with the closest capabilities named -- never a random program called a success.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import keyword
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .arguments import fill_arguments
+from .compiler import compile_program
+from .decode import beam_decode, sequence_type, well_formed
+from .fit import Bundle
+from .models import MAX_OPS, VOCAB, condition, tokens, untokens
+from .ops import OPS
+from .program import OPS_RESERVED, Program, Step, check
+from .types import TypeCheckError, show
+
+MAX_INTENT_CHARS = 2000
+PARAM_NAMES = {"list[int]": "numbers", "list[num]": "numbers", "list[str]": "items", "str": "text"}
+
+
+class SynthesisInputError(ValueError):
+    """A request the engine cannot take (empty or huge intent, bad arity, bad examples)."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+@dataclass
+class Candidate:
+    ops: list
+    program: Program
+    code: str
+    function_name: str
+    signature: str
+    docstring: str
+    coherence: float  # the scorer's probability that this program is a tool for the intent
+    votes: int  # how many of the sampler's draws rounded to these operations
+    alignment: float = 0.0  # cosine of intent and program in the action encoder's space
+    rank_score: float = 0.0  # what the ranking sorts by (see Engine.rank_weights)
+
+
+@dataclass
+class Synthesis:
+    intent: str
+    candidates: list  # ranked, best first
+    samples: list  # the sampler's raw draws, as op lists (None: nothing typed); for pass@k
+    threshold: float
+    latency_s: float
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def ok(self) -> bool:
+        return self.best is not None and self.best.coherence >= self.threshold
+
+
+def validate_request(intent, arity) -> tuple[str, int]:
+    if not isinstance(intent, str) or not intent.strip():
+        raise SynthesisInputError("intent", "must be a non-empty string describing the tool")
+    if len(intent) > MAX_INTENT_CHARS:
+        raise SynthesisInputError("intent", f"is {len(intent)} characters; at most {MAX_INTENT_CHARS}")
+    if isinstance(arity, bool) or not isinstance(arity, int) or not 1 <= arity <= 4:
+        raise SynthesisInputError("arity", f"must be an integer from 1 to 4, got {arity!r}")
+    return " ".join(intent.split()), arity
+
+
+def tool_name(intent: str) -> str:
+    words = [w for w in "".join(c.lower() if c.isalnum() else " " for c in intent).split()
+             if w.isascii() and w.isalpha()][:5]
+    name = "_".join(words) or "tool"
+    if not name[0].isalpha() or keyword.iskeyword(name) or name in OPS_RESERVED:
+        name = "tool_" + name  # `sum`, `class`, `x` would shadow what the code relies on
+    return name[:40].rstrip("_")
+
+
+# ranking: rank_score = w_scorer * logit(coherence) + w_align * alignment + w_votes * log(votes);
+# the weights are fitted on the corpus's held-out programs after training (`calibrate_ranking`)
+DEFAULT_RANK_WEIGHTS = {"scorer": 1.0, "align": 10.0, "votes": 1.0}
+
+
+class Engine:
+    # 3 DDIM steps: on held-out corpus programs, 2-3 steps round to the described program as often
+    # as 10-20 do (benchmarks.synthesis reports the sweep), at a third of the cost
+    def __init__(self, bundle: Bundle, encoder, steps: int = 3, n_samples: int = 16, guidance: float = 1.0,
+                 threshold: float = 0.5, temperature: float = 1.0, rank_weights: dict | None = None):
+        self.bundle, self.encoder = bundle, encoder
+        self.steps, self.n_samples, self.guidance = steps, n_samples, guidance
+        self.threshold, self.temperature = threshold, temperature
+        self.rank_weights = dict(rank_weights or DEFAULT_RANK_WEIGHTS)
+        self.table = bundle.encoder.latent_table().detach()
+
+    @classmethod
+    def load(cls, path: str, encoder=None, **options) -> "Engine":
+        from .encoder import make_encoder
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        options.setdefault("rank_weights", state.get("rank_weights"))
+        return cls(Bundle.from_state(state), encoder or make_encoder(state.get("encoder_name", "minilm")), **options)
+
+    # -- sampling ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _draws(self, cond: torch.Tensor, n: int, sampler: str, seed: int) -> np.ndarray:
+        """(n, L, V) per-slot log-probabilities from the sampler."""
+        den = self.bundle.denoiser
+        if sampler == "ddim":
+            g = torch.Generator().manual_seed(seed)
+            _, logits = den.sample(cond.expand(n, -1), steps=self.steps, guidance=self.guidance, generator=g)
+        elif sampler == "direct":  # no diffusion: one prediction from the condition and a zero latent
+            logits = den(torch.zeros(1, MAX_OPS, den.d), torch.tensor([den.T - 1]), cond)
+        else:
+            raise ValueError(f"sampler: unknown {sampler!r}; 'ddim' or 'direct'")
+        return F.log_softmax(logits / self.temperature, dim=-1).numpy()
+
+    @torch.no_grad()
+    def synthesize(self, intent: str, arity: int = 1, examples: list | None = None, n_candidates: int = 10,
+                   n_samples: int | None = None, sampler: str = "ddim", use_scorer: bool = True,
+                   intent_vector: np.ndarray | None = None) -> Synthesis:
+        intent, arity = validate_request(intent, arity)
+        t0 = time.perf_counter()
+        emb = intent_vector if intent_vector is not None else self.encoder.encode([intent])[0]
+        t_enc = time.perf_counter()
+        cond = condition(torch.as_tensor(emb, dtype=torch.float32)[None], torch.tensor([arity]))
+        n = n_samples or self.n_samples
+        seed = int.from_bytes(hashlib.sha256(intent.encode()).digest()[:4], "little")
+        logp = self._draws(cond, n, sampler, seed)
+        votes: Counter = Counter()
+        samples = []
+        for lp in logp:
+            greedy = untokens(lp.argmax(-1))
+            if sampler != "direct" and well_formed(greedy):  # the most likely ops already type
+                decoded = [(greedy, 0.0, None)]
+            else:
+                decoded = beam_decode(lp, VOCAB, beam=8, keep=3 if sampler == "direct" else 1)
+            samples.append(decoded[0][0] if decoded else None)
+            for ops, _, _ in decoded:
+                # a draw also supports its well-typed prefixes: a surplus step at the end is the
+                # sampler's commonest slip, and the ranking can then prefer the shorter program
+                for k in range(1, len(ops) + 1):
+                    if k == len(ops) or sequence_type(ops[:k]):
+                        votes[tuple(ops[:k])] += 1
+        t_sample = time.perf_counter()
+        cands = self._candidates(intent, arity, votes, cond, torch.as_tensor(emb, dtype=torch.float32)[None],
+                                 use_scorer, max(1, n_candidates))
+        ranked = sorted(cands, key=lambda c: (-c.rank_score, -c.votes))[:max(1, n_candidates)]
+        t_end = time.perf_counter()
+        return Synthesis(intent, ranked, samples, self.threshold if use_scorer else 0.0, t_end - t0,
+                         {"encode_s": t_enc - t0, "sample_s": t_sample - t_enc, "rank_s": t_end - t_sample})
+
+    def _candidates(self, intent, arity, votes, cond, emb, use_scorer, n_candidates) -> list[Candidate]:
+        """Score every distinct op sequence (cheap: tokens only), then fill arguments and compile
+        in rank order until `n_candidates` tools exist."""
+        seqs = [list(o) for o, _ in votes.most_common()]
+        if not seqs:
+            return []
+        counts = torch.tensor([float(c) for _, c in votes.most_common()])
+        tok = torch.tensor([tokens(o) for o in seqs])
+        logits = self.bundle.scorer(cond.expand(len(seqs), -1), tok)
+        enc = self.bundle.encoder
+        align = (enc.encode_texts(emb) @ enc.encode_programs(tok).T)[0]
+        w = self.rank_weights
+        score = (w["scorer"] * logits if use_scorer else 0) + w["align"] * align + w["votes"] * torch.log(counts)
+        name = tool_name(intent)
+        out = []
+        for i in score.argsort(descending=True).tolist():
+            for rank, prog in enumerate(self.programs(seqs[i], intent, arity, name)):
+                tool = compile_program(prog)
+                out.append(Candidate(seqs[i], prog, tool.code, tool.function_name, tool.signature, tool.docstring,
+                                     float(torch.sigmoid(logits[i])), int(counts[i]), float(align[i]),
+                                     float(score[i]) - 1e-3 * rank))  # argument readings in their order
+            if len(out) >= n_candidates:
+                break
+        return out
+
+    @staticmethod
+    def programs(ops: list[str], intent: str, arity: int, name: str = "tool", limit: int = 3) -> list[Program]:
+        """Concrete, type-checked programs for an op sequence: arguments from the intent."""
+        out = []
+        for args in fill_arguments(intent, ops, arity, limit=limit):
+            for ptype in ("list[int]", "list[num]", "list[str]", "str"):
+                params = [(PARAM_NAMES[ptype], ptype)]
+                for op, a in zip(ops, args):
+                    for arg_name, src in a.items():
+                        if "ref" in src and all(src["ref"] != p for p, _ in params):
+                            params.append((src["ref"], show(dict(OPS[op].args)[arg_name])))
+                prog = Program(name, params, [Step(op, dict(a)) for op, a in zip(ops, args)], intent)
+                try:
+                    check(prog)
+                except TypeCheckError:
+                    continue
+                if len(prog.params) != arity:
+                    break
+                out.append(prog)
+                break
+        return out
+
+
+def capabilities(engine: Engine, intent_vector, k: int = 5) -> list[str]:
+    """The operations nearest an intent, in words (what to say when it can't be synthesized)."""
+    with torch.no_grad():
+        enc = engine.bundle.encoder
+        tz = enc.encode_texts(torch.as_tensor(intent_vector, dtype=torch.float32)[None])
+        pz = enc.encode_programs(torch.tensor([tokens([op]) for op in VOCAB[1:]]))
+        best = (tz @ pz.T)[0].argsort(descending=True)[:k].tolist()
+    return [f"{VOCAB[1 + i]}: {OPS[VOCAB[1 + i]].doc}" for i in best]
+

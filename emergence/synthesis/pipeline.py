@@ -1,0 +1,173 @@
+"""The synthesis pipeline: memory first, then the engine, then verification, then memory again.
+
+    service = SynthesisService(engine, memory=HierarchicalMemory(...), verify=sandbox_verifier(executor))
+    service.synthesize("list the distinct domains an HTML page links to", arity=1, examples=[...])
+
+1. A verified tool stored for a near-identical intent (cosine ≥ `reuse_similarity`, same arity,
+   and passing the caller's examples if any) is returned as is: `reused: true`.
+2. Otherwise the engine proposes ranked candidates. With examples, candidates run in the
+   sandbox in rank order and the first that passes them all is the answer (if none does,
+   enumerative search over the DSL gets `search_s` seconds from the examples alone); without,
+   the best candidate is the answer if the scorer finds it coherent enough.
+3. The answer goes into declarative and procedural memory; every request, answered or not, is
+   an episode.
+
+Failures are answers too: `CannotSynthesize` names why and the closest capabilities.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..memory.hierarchical import HierarchicalMemory, ToolRecord
+from .engine import Engine, SynthesisInputError, capabilities, validate_request
+
+MAX_EXAMPLES = 20
+
+
+class CannotSynthesize(Exception):
+    """No tool that the engine would stand behind; `detail` is the JSON-able explanation."""
+
+    def __init__(self, reason: str, detail: dict):
+        super().__init__(reason)
+        self.detail = {"error": "cannot_synthesize", "message": reason, **detail}
+
+
+def validate_examples(examples, arity: int) -> list:
+    if examples is None:
+        return []
+    if not isinstance(examples, list) or len(examples) > MAX_EXAMPLES:
+        raise SynthesisInputError("examples", f"must be a list of at most {MAX_EXAMPLES} {{args, expected}} objects")
+    for i, ex in enumerate(examples):
+        if not isinstance(ex, dict) or "args" not in ex or "expected" not in ex:
+            raise SynthesisInputError(f"examples[{i}]", "needs 'args' (a list) and 'expected'")
+        if not isinstance(ex["args"], list) or len(ex["args"]) != arity:
+            raise SynthesisInputError(f"examples[{i}].args", f"must be a list of {arity} argument(s)")
+    return examples
+
+
+def sandbox_verifier(run):
+    """verify(code, function_name, tests) -> passed count, from a sandbox `run(code, entry, tests)`
+    returning a RunResult-like object or its dict."""
+    def verify(code: str, function_name: str, tests: list) -> int:
+        res = run(code, function_name, tests)
+        res = res if isinstance(res, dict) else res.to_dict()
+        if res.get("status") != "passed" and not res.get("tests"):
+            return 0
+        return sum(1 for t in res.get("tests", []) if t.get("status") == "passed")
+    return verify
+
+
+@dataclass
+class SynthesisService:
+    engine: Engine
+    memory: HierarchicalMemory | None = None
+    verify: object = None  # verify(code, function_name, tests) -> passed count
+    reuse_similarity: float = 0.95
+    max_verified: int = 32  # candidates tried against the examples
+    search_s: float = 1.0  # with examples, when no candidate passes: enumerative search this long
+
+    def synthesize(self, intent, arity=1, examples=None, n_candidates: int = 10) -> dict:
+        t0 = time.perf_counter()
+        intent, arity = validate_request(intent, arity)
+        examples = validate_examples(examples, arity)
+        if isinstance(n_candidates, bool) or not isinstance(n_candidates, int) or not 1 <= n_candidates <= 64:
+            raise SynthesisInputError("n_candidates", f"must be an integer from 1 to 64, got {n_candidates!r}")
+        if examples and self.verify is None:
+            raise SynthesisInputError("examples", "this service has no sandbox to check examples with")
+        vec = self.engine.encoder.encode([intent])[0]
+        if not np.any(vec):
+            raise SynthesisInputError("intent", "has no words the intent encoder can read")
+        try:
+            answer = self._reuse(vec, intent, arity, examples) or self._synthesize(vec, intent, arity, examples,
+                                                                                  n_candidates)
+        except CannotSynthesize as exc:
+            self._episode(vec, intent, None, "cannot_synthesize", t0)
+            exc.detail["latency_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+            raise
+        if self.memory is not None and not answer["reused"]:
+            answer["tool_id"] = self.memory.store_tool(vec, ToolRecord(
+                intent=intent, code=answer["code"], function_name=answer["function_name"],
+                signature=answer["signature"], docstring=answer["docstring"], program=answer["program"],
+                verified=answer["verified"]))
+        self._episode(vec, intent, answer.get("tool_id"), "reused" if answer["reused"] else
+                      ("verified" if answer["verified"] else "unverified"), t0)
+        answer["latency_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        return answer
+
+    def _reuse(self, vec, intent, arity, examples) -> dict | None:
+        if self.memory is None:
+            return None
+        for m in self.memory.find_tools(vec, k=3, min_similarity=self.reuse_similarity, verified_only=True):
+            prog = m.program or {}
+            if len(prog.get("params", [])) != arity:
+                continue
+            verified = m.verified
+            if examples:
+                passed = self.verify(m.code, m.function_name, examples)
+                if passed != len(examples):
+                    continue
+                verified = {"passed": passed, "total": len(examples)}
+            return {"code": m.code, "function_name": m.function_name, "signature": m.signature,
+                    "docstring": m.docstring, "program": prog, "coherence": None, "confidence": m.similarity,
+                    "verified": verified, "reused": True, "tool_id": m.tool_id, "reused_from": m.intent,
+                    "found_by": "memory"}
+        return None
+
+    def _synthesize(self, vec, intent, arity, examples, n_candidates) -> dict:
+        result = self.engine.synthesize(intent, arity, n_candidates=max(n_candidates, self.max_verified),
+                                        intent_vector=vec)
+        closest = capabilities(self.engine, vec)
+        if not result.candidates:
+            raise CannotSynthesize("no well-typed program with arguments found in the intent",
+                                   {"closest_capabilities": closest})
+        if examples:
+            for cand in result.candidates[:self.max_verified]:
+                passed = self.verify(cand.code, cand.function_name, examples)
+                if passed == len(examples):
+                    return self._answer(cand, {"passed": passed, "total": len(examples)})
+            found = self._search(intent, arity, examples)
+            if found is not None:
+                return found
+            raise CannotSynthesize(f"none of the {min(len(result.candidates), self.max_verified)} best candidates "
+                                   "reproduces the examples", {"closest_capabilities": closest,
+                                                               "best_coherence": result.best.coherence})
+        if not result.ok:
+            raise CannotSynthesize("the best candidate is not a confident match for this intent",
+                                   {"closest_capabilities": closest, "best_coherence": result.best.coherence,
+                                    "threshold": result.threshold})
+        return self._answer(result.best, None)
+
+    def _search(self, intent, arity, examples) -> dict | None:
+        """Bottom-up search over the DSL from the examples alone (the engine's candidates all
+        failed them); what it finds is still run in the sandbox before it is returned."""
+        from .compiler import compile_program
+        from .enumerative import enumerate_programs
+        from .engine import tool_name
+
+        if self.search_s <= 0:
+            return None
+        for prog in enumerate_programs(arity, examples, budget_s=self.search_s, limit=3):
+            prog.name, prog.intent = tool_name(intent), intent
+            tool = compile_program(prog)
+            passed = self.verify(tool.code, tool.function_name, examples)
+            if passed == len(examples):
+                return {"code": tool.code, "function_name": tool.function_name, "signature": tool.signature,
+                        "docstring": tool.docstring, "program": prog.to_dict(), "coherence": None,
+                        "confidence": None, "verified": {"passed": passed, "total": len(examples)},
+                        "reused": False, "found_by": "search"}
+        return None
+
+    @staticmethod
+    def _answer(cand, verified) -> dict:
+        return {"code": cand.code, "function_name": cand.function_name, "signature": cand.signature,
+                "docstring": cand.docstring, "program": cand.program.to_dict(), "coherence": cand.coherence,
+                "confidence": cand.coherence, "verified": verified, "reused": False, "found_by": "engine"}
+
+    def _episode(self, vec, intent, tool_id, outcome, t0) -> None:
+        if self.memory is not None:
+            self.memory.record_episode(vec, {"intent": intent, "tool_id": tool_id, "outcome": outcome,
+                                             "latency_ms": round((time.perf_counter() - t0) * 1000, 2)})

@@ -1,0 +1,187 @@
+"""Tool synthesis on Ray Serve: the `ToolSynthesizer` deployment behind POST /synthesize.
+
+The replica loads the trained engine (`python -m training.emergence`) in its constructor and
+wires the pipeline (`emergence.synthesis.pipeline.SynthesisService`) to the cluster: the
+hierarchical memory on the sharded `MemoryRouter` when one runs (else a local durable store
+under the memory root), and example checks through the `SandboxPool` actor (created if absent).
+Synthesis is CPU work and blocking actor calls, so it runs in a worker thread.
+
+Metrics (ray.serve.metrics, exported as ray_<name>): `tool_synthesis_total{outcome}`,
+`tool_synthesis_latency_seconds`, `tool_synthesis_success_rate` (answered / asked, this replica).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+
+from .errors import ApiError
+
+logger = logging.getLogger("ray.serve")
+
+DEFAULT_MODEL = "runs/emergence/model.pt"
+LATENCY_BOUNDARIES = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]
+
+
+class Example(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    args: list[Any] = Field(description="Positional arguments of one call.")
+    expected: Any = Field(description="What the tool must return for them.")
+
+
+class SynthesizeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"intent": "list the distinct domains that an HTML page links to", "arity": 1},
+        {"intent": "keep the numbers above k", "arity": 2,
+         "examples": [{"args": [[1, 5, 9], 4], "expected": [5, 9]}]}]})
+    intent: str = Field(min_length=1, max_length=2000, description="What the tool should do, in words.")
+    arity: int | None = Field(None, ge=1, le=4, description="Number of parameters (default: from the examples, else 1).")
+    examples: list[Example] | None = Field(None, max_length=20,
+                                           description="Calls the tool must reproduce; checked in the sandbox.")
+    n_candidates: int = Field(10, ge=1, le=64, description="Candidates ranked (and tried against examples).")
+
+
+def cannot_synthesize(detail: dict) -> ApiError:
+    """422 in the API's error shape, plus the engine's explanation under `cannot_synthesize`."""
+    return ApiError(422, [{"loc": ["body", "intent"], "msg": f"cannot synthesize: {detail['message']}",
+                           "type": "cannot_synthesize"}], {"cannot_synthesize": detail})
+
+
+class _Metrics:
+    def __init__(self):
+        from ray.serve.metrics import Counter, Gauge, Histogram
+
+        self.total = Counter("tool_synthesis", description="Synthesis requests by outcome "
+                             "(synthesized, verified, reused, cannot_synthesize, invalid, error).", tag_keys=("outcome",))
+        self.latency = Histogram("tool_synthesis_latency_seconds", description="Time per synthesis (seconds).",
+                                 boundaries=LATENCY_BOUNDARIES)
+        self.success = Gauge("tool_synthesis_success_rate", description="Answered / asked, since this replica started.")
+        self.asked = self.answered = 0
+        self.lock = threading.Lock()
+
+    def record(self, outcome: str, seconds: float) -> None:
+        with self.lock:
+            self.asked += 1
+            self.answered += outcome in ("synthesized", "verified", "reused")
+            rate = self.answered / self.asked
+        self.total.inc(tags={"outcome": outcome})
+        self.latency.observe(seconds)
+        self.success.set(rate)
+
+
+def _memory(memory_root: str | None, router_name: str):
+    """Hierarchical memory on the cluster's router when it runs, else a local durable store."""
+    import ray
+
+    from emergence.memory.hierarchical import HierarchicalMemory, LocalBackend
+    from emergence.synthesis.encoder import DIM
+
+    try:
+        from actors.memory_shard import RouterBackend
+        router = ray.get_actor(router_name, namespace="emergence")
+        return HierarchicalMemory(RouterBackend(router), dim=DIM, prefix="engine-"), router
+    except ValueError:  # no router running
+        root = os.path.join(memory_root or "runs/memory", "engine-local")
+        return HierarchicalMemory(LocalBackend(root), dim=DIM, prefix="engine-"), None
+
+
+def _verifier(pool_name: str):
+    """verify(code, fn, tests) through the SandboxPool actor (kept alive by the replica)."""
+    import ray
+
+    from actors.sandbox_worker import get_or_create_pool
+    from emergence.synthesis.pipeline import sandbox_verifier
+
+    try:
+        pool = ray.get_actor(pool_name, namespace="emergence")
+    except ValueError:
+        pool = get_or_create_pool(pool_name, size=1)
+    return sandbox_verifier(lambda code, fn, tests: ray.get(pool.run.remote(code, fn, tests), timeout=60)), pool
+
+
+@serve.deployment(name="ToolSynthesizer", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=8)
+class ToolSynthesizer:
+    def __init__(self, model_path: str | None = None, memory_root: str | None = None,
+                 memory_router: str = "memory-router", sandbox_pool: str = "sandbox-pool", threads: int = 1,
+                 threshold: float = 0.5):
+        import torch
+
+        torch.set_num_threads(threads)
+        self.model_path = model_path or os.path.abspath(DEFAULT_MODEL)
+        self.threshold = threshold  # coherence below which the answer is "cannot synthesize"
+        self.memory_root, self.memory_router, self.sandbox_pool = memory_root, memory_router, sandbox_pool
+        self.service = None
+        self.load_error = None
+        self.metrics = _Metrics()
+        self._handles = []  # actor handles the replica must keep
+        self._lock = threading.Lock()
+        self._load()
+
+    def _load(self) -> None:
+        from emergence.synthesis.engine import Engine
+        from emergence.synthesis.pipeline import SynthesisService
+
+        if not os.path.exists(self.model_path):
+            self.load_error = (f"no engine model at {self.model_path}: train one with "
+                               "`python -m training.emergence --quick` (make run does)")
+            return
+        try:
+            engine = Engine.load(self.model_path, threshold=self.threshold)
+            engine.encoder.encode(["warm up"])  # load the sentence encoder now, not on the first request
+            memory, router = _memory(self.memory_root, self.memory_router)
+            verify, pool = _verifier(self.sandbox_pool)
+            self._handles = [h for h in (router, pool) if h is not None]
+            self.service = SynthesisService(engine, memory=memory, verify=verify)
+            self.load_error = None
+        except Exception as exc:  # keep answering (503 with the reason) rather than crash-loop
+            logger.exception("loading the engine failed")
+            self.load_error = f"loading the engine failed: {type(exc).__name__}: {exc}"
+
+    def info(self) -> dict:
+        if self.service is None:
+            return {"loaded": False, "reason": self.load_error, "model_path": self.model_path}
+        eng = self.service.engine
+        return {"loaded": True, "model_path": self.model_path, "sample_steps": eng.steps, "samples": eng.n_samples,
+                "threshold": eng.threshold, "operations": len(eng.table) - 1}
+
+    async def synthesize(self, body: dict) -> dict:
+        """The /synthesize answer; raises ApiError (422 invalid or cannot synthesize, 503 no model)."""
+        if self.service is None:
+            raise ApiError(503, self.load_error or "the engine is not loaded")
+        req = body if isinstance(body, SynthesizeRequest) else SynthesizeRequest.model_validate(body)
+        examples = [e.model_dump() for e in req.examples] if req.examples else None
+        arity = req.arity or (len(examples[0]["args"]) if examples else 1)
+        t0 = time.perf_counter()
+        outcome = "error"
+        try:
+            answer = await asyncio.to_thread(self._run, req.intent, arity, examples, req.n_candidates)
+            outcome = "reused" if answer["reused"] else ("verified" if answer["verified"] else "synthesized")
+            return answer
+        except ApiError as exc:
+            outcome = "cannot_synthesize" if "cannot_synthesize" in exc.extra else "invalid"
+            raise
+        finally:
+            self.metrics.record(outcome, time.perf_counter() - t0)
+
+    def _run(self, intent, arity, examples, n_candidates) -> dict:
+        from emergence.memory import MemoryInputError
+        from emergence.synthesis.engine import SynthesisInputError
+        from emergence.synthesis.pipeline import CannotSynthesize
+
+        try:
+            with self._lock:  # one synthesis at a time per replica: the models are not thread-safe
+                return self.service.synthesize(intent, arity, examples, n_candidates)
+        except SynthesisInputError as exc:
+            loc = [int(p) if p.isdigit() else p for p in exc.field.replace("]", "").replace("[", ".").split(".")]
+            raise ApiError(422, [{"loc": ["body", *loc], "msg": str(exc), "type": "value_error"}]) from None
+        except CannotSynthesize as exc:
+            raise cannot_synthesize(exc.detail) from None
+        except MemoryInputError as exc:
+            raise ApiError(422, [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]) from None

@@ -1,0 +1,922 @@
+"""The Emergence Engine end to end, as a library (no Ray): the phrase tables and the corpus, the
+type-constrained beam decoder, the networks, training (`fit`) with its checkpoints, the engine's
+request checks and candidates, the synthesis service over a local memory, and the encoders.
+
+A tiny bundle is trained once per module (a few epochs on a small corpus, hashing encoder) and
+shared; it is not meant to be good, only real. Torch runs single-threaded here: on a busy
+2-core machine its thread pool otherwise spins (100x slower)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import string
+from collections import defaultdict
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+
+from emergence.memory.errors import MemoryInputError
+from emergence.memory.hierarchical import HierarchicalMemory, LocalBackend
+from emergence.sandbox import bwrap_missing, open_executor, values_equal
+from emergence.synthesis import corpus, decode, inputs, language, models
+from emergence.synthesis.encoder import DIM, HashingEncoder, MiniLMEncoder, make_encoder
+from emergence.synthesis.engine import Candidate, Engine, Synthesis, SynthesisInputError, capabilities, tool_name, \
+    validate_request
+from emergence.synthesis.evaluation import passes_in_process
+from emergence.synthesis.fit import PHASES, Bundle, FitConfig, TrainData, fit, roc_auc
+from emergence.synthesis.ops import OPS
+from emergence.synthesis.pipeline import CannotSynthesize, SynthesisService, sandbox_verifier
+from emergence.synthesis.program import Program, Step, check
+from emergence.synthesis.runtime import build_callable, namespace
+
+VOCAB = models.VOCAB
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# --- language ----------------------------------------------------------------------------------
+def test_every_kind_is_an_operation_with_phrases():
+    assert set(language.PHRASES) == set(language.KINDS)
+    for op, pairs in language.KINDS.items():
+        assert op in OPS, op
+        assert pairs and all(isinstance(a, str) and isinstance(b, str) for a, b in pairs), op
+        phrases = language.PHRASES[op]
+        for style in ("np", "vp", "then"):
+            assert phrases.get(style), (op, style)
+            assert all(isinstance(t, str) and t.strip() for t in phrases[style]), (op, style)
+
+
+def test_phrase_templates_use_only_the_input_and_the_operation_arguments():
+    for op, phrases in language.PHRASES.items():
+        allowed = {"x"} | {a for a, _ in OPS[op].args}
+        for style, templates in phrases.items():
+            for t in templates:
+                fields = {f for _, f, _, _ in string.Formatter().parse(t) if f is not None}
+                assert fields <= allowed, (op, t)
+                if style in ("np", "vp"):
+                    assert "x" in fields, (op, t)  # the input is always mentioned
+
+
+def test_input_phrases_cover_every_start_kind():
+    for kind in corpus.START:
+        assert language.INPUT_PHRASES[kind], kind
+
+
+# --- corpus: programs ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def programs2():
+    return corpus.programs(max_len=2, seed=3)
+
+
+def test_programs_are_deterministic_for_a_seed(programs2):
+    assert corpus.programs(max_len=2, seed=3) == programs2
+    assert len(programs2) > 100
+
+
+def _probes(seed: int, n_probe: int = 10) -> dict:
+    """The probe inputs `programs()` draws: the same rng, in the same order."""
+    rng = random.Random(seed)
+    return {k: [inputs.value_of(t, rng, hint) for _ in range(n_probe)]
+            for k, (_, t, hint) in corpus.START.items() if k not in corpus.EFFECT_STARTS}
+
+
+def test_kept_programs_have_distinct_behaviours(programs2):
+    probes = _probes(3)
+    plain = [(seq, start) for seq, start in programs2 if start not in corpus.EFFECT_STARTS]
+    seen = set()
+    for seq, start in plain:
+        fp = corpus._fingerprint(corpus.make_program(seq, start), probes[start])
+        assert fp is not None, (seq, start)  # constant / always-failing programs are dropped
+        assert (start, fp) not in seen, (seq, start)
+        seen.add((start, fp))
+    # the dropping works: sort-then-sum behaves as sum, so it is not kept
+    assert (("SORT.asc", "REDUCE.sum"), "ints") not in plain
+    assert (("REDUCE.sum",), "ints") in plain
+
+
+def test_programs_come_shortest_first_then_effectful_variants(programs2):
+    kinds = [start in corpus.EFFECT_STARTS for _, start in programs2]
+    first_effect = kinds.index(True)
+    assert all(kinds[first_effect:]) and not any(kinds[:first_effect])
+    plain, effectful = programs2[:first_effect], programs2[first_effect:]
+    lengths = [len(seq) for seq, _ in plain]
+    assert lengths == sorted(lengths) and lengths[0] == 1
+    for seq, start in plain:
+        assert corpus.start_kind(seq) in corpus.START
+    for seq, start in effectful:
+        assert seq[0] == corpus.EFFECT_STARTS[start]
+        assert OPS[seq[0]].effects and not any(OPS[o].effects for o in seq[1:])
+        assert len(seq) <= 2 and any(s == seq[1:] for s, _ in plain)
+
+
+def test_walks_respect_kinds():
+    for seq, start in corpus.walks(2):
+        kind = start
+        for op in seq:
+            outs = [b for a, b in language.KINDS[op] if a == kind]
+            assert outs, (seq, start)
+            kind = outs[0]
+        assert all(a != b for a, b in zip(seq, seq[1:]))  # the same op twice is skipped
+
+
+# --- corpus: records ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def records():
+    return corpus.build(max_len=2, per_program=2, seed=5)
+
+
+def test_build_records_type_check_and_carry_their_arity(records):
+    assert len(records) > 500
+    for r in records:
+        prog = Program.from_dict(r.program)
+        checked = check(prog)
+        assert [s.op for s in prog.steps] == r.ops
+        assert r.arity == len(prog.params) == len(checked.param_types)
+        assert prog.params[0][0] == corpus.START[r.start][0]
+        assert r.description.strip() and prog.intent == r.description
+        assert r.split in ("train", "val")
+        extra = {n for n, _ in prog.params[1:]}
+        assert extra <= set(corpus.REF_PARAM.values())
+        refs = {src["ref"] for s in prog.steps for src in s.args.values() if "ref" in src}
+        assert extra == refs  # every extra parameter is used, and only parameters are referenced
+
+
+def test_build_is_deterministic_and_varies_descriptions(records):
+    again = corpus.build(max_len=2, per_program=2, seed=5)
+    assert [asdict(r) for r in again] == [asdict(r) for r in records]
+    by_prog = defaultdict(set)
+    for r in records:
+        by_prog[(r.start, tuple(r.ops))].add(r.description)
+    varied = sum(len(d) > 1 for d in by_prog.values())
+    assert varied > 0.5 * len(by_prog)
+    assert any(r.arity > 1 for r in records) and any(r.arity == 1 for r in records)
+
+
+def test_build_splits_by_program(records):
+    splits = defaultdict(set)
+    for r in records:
+        splits[(r.start, tuple(r.ops))].add(r.split)
+    assert all(len(s) == 1 for s in splits.values())
+    n_val = sum(s == {"val"} for s in splits.values())
+    assert 0 < n_val < len(splits)
+
+
+def test_traces_for_the_first_variant_of_programs_without_effects(records):
+    import hashlib
+    with_trace = 0
+    for r in records:
+        first = r.id == hashlib.sha1(f"{r.start}:{'/'.join(r.ops)}:0".encode()).hexdigest()[:12]
+        effects = any(OPS[o].effects for o in r.ops)
+        if first and not effects:
+            assert len(r.traces) == 2, r
+            for row in r.traces:
+                assert set(row) == {"input", "steps"}
+                ops = [op for op, _ in row["steps"]]
+                assert ops == r.ops or ops == ["error"], (r.ops, row)
+            with_trace += 1
+        else:
+            assert r.traces == []
+    assert with_trace > 100
+
+
+def test_build_without_traces_and_with_a_cap(programs2):
+    recs = corpus.build(max_len=1, per_program=1, with_traces=False, seed=1)
+    assert recs and all(r.traces == [] for r in recs)
+    # every program of 1-2 steps is kept; the longer ones (parsing a document, then two more
+    # steps) are what the cap samples down, shared out across start kinds
+    progs = corpus.programs(max_len=2, seed=1)
+    short = sum(len(seq) <= 2 for seq, _ in progs)
+    assert short < len(progs)
+    for cap, longer in ((3, 0), (short + 4, 4)):
+        capped = corpus.build(max_len=2, per_program=1, max_programs=cap, with_traces=False, seed=1)
+        kept = {(r.start, tuple(r.ops)) for r in capped}
+        assert sum(len(ops) > 2 for _, ops in kept) == longer
+        assert sum(len(ops) <= 2 for _, ops in kept) >= 0.95 * short  # (a variant may fail to check)
+    assert len({start for start, ops in kept if len(ops) > 2}) > 1
+
+
+def test_save_load_round_trip(records, tmp_path):
+    path = tmp_path / "corpus.jsonl"
+    corpus.save(records[:300], path)
+    assert corpus.load(path) == records[:300]
+
+
+# --- decode -------------------------------------------------------------------------------------
+def test_sequence_type():
+    assert decode.sequence_type(["FILTER.even", "REDUCE.sum"]) == "list[int]"
+    assert decode.sequence_type(["TRANSFORM.words", "REDUCE.count"]) == "str"
+    assert decode.sequence_type(["MAP.upper"]) == "list[str]"
+    assert decode.sequence_type(["REDUCE.sum", "FILTER.even"]) is None
+    assert decode.sequence_type(["TRANSFORM.upper", "REDUCE.sum"]) is None
+    assert decode.sequence_type([]) is None
+
+
+def _logp(prefs: list[dict], L: int = models.MAX_OPS, floor: float = -12.0) -> np.ndarray:
+    """Per-slot log-probabilities from {op: logit} preferences; unnamed tokens get `floor`."""
+    logits = np.full((L, len(VOCAB)), floor)
+    for i, p in enumerate(prefs):
+        for op, v in p.items():
+            logits[i, models.TOKEN[op]] = v
+    for i in range(len(prefs), L):
+        logits[i, 0] = 5.0
+    return logits - np.log(np.exp(logits).sum(1, keepdims=True))
+
+
+def test_beam_decode_returns_well_typed_programs_best_first():
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        raw = rng.normal(size=(models.MAX_OPS, len(VOCAB))) * 3
+        logp = raw - np.log(np.exp(raw).sum(1, keepdims=True))
+        out = decode.beam_decode(logp, VOCAB, beam=6, keep=4)
+        assert 1 <= len(out) <= 4
+        scores = [s for _, s, _ in out]
+        assert scores == sorted(scores, reverse=True)
+        assert len({tuple(o) for o, _, _ in out}) == len(out)
+        for ops, score, ptype in out:
+            assert ops and decode.sequence_type(ops) is not None
+            assert ptype in decode.PARAM_TYPES
+            flow = decode._PARSED[ptype]
+            for op in ops:
+                flow = decode.step_type(flow, op)
+                assert flow is not None
+            # the score is the path's log-probability: ops, then <end> in every later slot
+            want = sum(logp[i, models.TOKEN[o]] for i, o in enumerate(ops)) + logp[len(ops):, 0].sum()
+            assert score == pytest.approx(want)
+
+
+def test_beam_decode_repairs_an_ill_typed_argmax():
+    # per slot: upper-case a text, then sum (ill-typed: a sum of a string); the runner-ups,
+    # split into words and count them, type
+    logp = _logp([{"TRANSFORM.upper": 3.0, "TRANSFORM.words": 2.0},
+                  {"REDUCE.sum": 3.0, "REDUCE.count": 2.5, "<end>": -2.0}])
+    argmax = [VOCAB[i] for i in logp.argmax(1) if i]
+    assert argmax == ["TRANSFORM.upper", "REDUCE.sum"] and decode.sequence_type(argmax) is None
+    out = decode.beam_decode(logp, VOCAB)
+    assert out[0][0] == ["TRANSFORM.words", "REDUCE.count"]
+    assert out[0][2] == "str"
+    assert all(decode.sequence_type(o) for o, _, _ in out)
+
+
+def test_beam_decode_never_returns_an_empty_program():
+    logp = _logp([{"<end>": 10.0, "MAP.upper": 0.0}])  # <end> everywhere, overwhelmingly
+    out = decode.beam_decode(logp, VOCAB, beam=4, keep=3)
+    assert out and all(len(o) >= 1 for o, _, _ in out)
+    assert out[0][0] == ["MAP.upper"]
+
+
+# --- models -------------------------------------------------------------------------------------
+def test_tokens_round_trip_and_limits():
+    for ops in ([], ["REDUCE.sum"], ["FILTER.even", "MAP.square", "REDUCE.sum"], ["SORT.asc"] * models.MAX_OPS):
+        tok = models.tokens(ops)
+        assert len(tok) == models.MAX_OPS and models.untokens(tok) == ops
+        assert models.untokens(torch.tensor(tok)) == ops
+    assert models.untokens([models.TOKEN["REDUCE.sum"], 0, models.TOKEN["SORT.asc"]]) == ["REDUCE.sum"]
+    with pytest.raises(ValueError, match=str(models.MAX_OPS)):
+        models.tokens(["SORT.asc"] * (models.MAX_OPS + 1))
+    assert VOCAB[0] == models.END and set(VOCAB[1:]) == set(OPS)
+
+
+@pytest.fixture(scope="module")
+def small_denoiser():
+    torch.manual_seed(0)
+    den = models.Denoiser(d=8, width=32, layers=1, heads=4, T=20).eval()
+    den.set_table(torch.randn(len(VOCAB), 8))  # the action latents (zeros until set)
+    return den
+
+
+def test_denoiser_sample_shape_and_steps(small_denoiser):
+    cond = torch.randn(3, 384 + models.MAX_ARITY)
+    for steps in (1, 5, 20):
+        x, logits = small_denoiser.sample(cond, steps=steps)
+        assert x.shape == (3, models.MAX_OPS, 8) and torch.isfinite(x).all()
+        assert logits.shape == (3, models.MAX_OPS, len(VOCAB))
+    for bad in (0, 21, -1):
+        with pytest.raises(ValueError, match="steps"):
+            small_denoiser.sample(cond, steps=bad)
+
+
+def test_ddim_is_deterministic_for_a_seeded_generator(small_denoiser):
+    cond = torch.randn(2, 384 + models.MAX_ARITY)
+    for kw in ({}, {"guidance": 2.0}, {"eta": 0.5}):
+        a, la = small_denoiser.sample(cond, steps=6, generator=torch.Generator().manual_seed(7), **kw)
+        b, lb = small_denoiser.sample(cond, steps=6, generator=torch.Generator().manual_seed(7), **kw)
+        c, _ = small_denoiser.sample(cond, steps=6, generator=torch.Generator().manual_seed(8), **kw)
+        assert torch.equal(a, b) and torch.equal(la, lb)
+        assert not torch.allclose(a, c)
+
+
+def test_contrastive_loss_prefers_aligned_pairs():
+    torch.manual_seed(0)
+    z = torch.nn.functional.normalize(torch.randn(16, 32), dim=-1)
+    ids = torch.arange(16)
+    aligned = models.contrastive_loss(z, z, torch.tensor(10.0), ids)
+    shuffled = models.contrastive_loss(z, z.roll(1, dims=0), torch.tensor(10.0), ids)
+    assert aligned < shuffled
+    assert aligned < np.log(16) < shuffled
+    # two descriptions of one program: both are positives, the loss stays finite and lower
+    ids2 = torch.tensor([0, 0] + list(range(1, 15)))
+    assert torch.isfinite(models.contrastive_loss(z, z, torch.tensor(10.0), ids2))
+
+
+def test_cosine_alphas_bar_decreases_inside_the_unit_interval():
+    for T in (10, 50, 200, 1000):
+        ab = models.cosine_alphas_bar(T)
+        assert ab.shape == (T,)
+        assert ((ab > 0) & (ab < 1)).all()
+        assert (ab[1:] <= ab[:-1]).all() and ab[0] > 0.97 and ab[-1] < 1e-3
+    ab = models.cosine_alphas_bar(200)
+    assert (ab[1:] < ab[:-1]).all()
+
+
+def test_predicted_x0_lies_in_the_span_of_the_operations(small_denoiser):
+    torch.manual_seed(0)
+    small_denoiser.set_table(torch.randn(len(VOCAB), 8))
+    sure = torch.full((1, models.MAX_OPS, len(VOCAB)), -1e4)
+    sure[0, torch.arange(models.MAX_OPS), torch.tensor([3, 1, 0, 0, 0])] = 0.0
+    x0 = small_denoiser.x0_from_logits(sure)
+    assert torch.allclose(x0[0], small_denoiser.table[[3, 1, 0, 0, 0]], atol=1e-5)
+
+
+# --- fit: config and ROC-AUC --------------------------------------------------------------------
+@pytest.mark.parametrize("field,value", [
+    ("d", 0), ("width", 0), ("layers", 0), ("T", 0), ("batch", 0), ("sample_steps", 0),
+    ("epochs_contrastive", -1), ("epochs_diffusion", -1), ("epochs_scorer", -1),
+    ("lr", 0.0), ("lr", 1.0), ("cond_drop", 1.0), ("cond_drop", -0.1),
+])
+def test_fit_config_check_names_the_field(field, value):
+    with pytest.raises(ValueError, match=rf"^{field} must"):
+        FitConfig(**{field: value}).check()
+
+
+def test_fit_config_defaults_pass():
+    assert FitConfig().check() == FitConfig()
+    FitConfig(epochs_contrastive=0, epochs_diffusion=0, epochs_scorer=0).check()
+
+
+def test_fit_config_check_rejects_more_sample_steps_than_diffusion_steps():
+    with pytest.raises(ValueError, match="sample_steps"):
+        FitConfig(T=20, sample_steps=50).check()
+
+
+def test_fit_config_check_rejects_a_width_the_heads_do_not_divide():
+    with pytest.raises(ValueError, match="width"):
+        FitConfig(width=30).check()
+
+
+@pytest.mark.parametrize("scores,labels,want", [
+    ([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], 0.75),
+    ([1, 2, 3, 4], [0, 0, 1, 1], 1.0),
+    ([4, 3, 2, 1], [0, 0, 1, 1], 0.0),
+    ([0.5, 0.5], [1, 0], 0.5),  # a tie counts half
+    ([1, 2, 2, 3], [0, 1, 0, 1], 0.875),  # (1 + 0.5 + 1 + 1) / 4
+    ([0.3, 0.3, 0.3], [1.0, 0.0, 0.0], 0.5),
+])
+def test_roc_auc_small_cases(scores, labels, want):
+    assert roc_auc(np.array(scores, float), np.array(labels, float)) == pytest.approx(want)
+
+
+def test_roc_auc_needs_both_classes():
+    for labels in ([1, 1, 1], [0, 0, 0]):
+        with pytest.raises(ValueError, match="positives and negatives"):
+            roc_auc(np.array([0.1, 0.2, 0.3]), np.array(labels))
+
+
+def test_train_data_from_records():
+    recs = corpus.build(max_len=1, per_program=2, with_traces=False, seed=2)
+    emb = HashingEncoder().encode([r.description for r in recs])
+    data = TrainData.from_records(recs, emb)
+    assert len(data) == len(recs) and data.tok.shape == (len(recs), models.MAX_OPS)
+    assert len(set(data.pid.tolist())) == len({(r.start, tuple(r.ops)) for r in recs})
+    assert len(data.part(True)) + len(data.part(False)) == len(data)
+    with pytest.raises(ValueError, match="embeddings"):
+        TrainData.from_records(recs, emb[:-1])
+
+
+# --- fit: a tiny trained bundle (shared) ---------------------------------------------------------
+CFG = dict(d=16, width=64, layers=1, T=50, batch=256, lr=2e-3, epochs_contrastive=2, epochs_diffusion=2,
+           epochs_scorer=1, sample_steps=4, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(one_torch_thread):
+    recs = corpus.build(max_len=2, max_programs=150, per_program=3, with_traces=False)
+    enc = HashingEncoder()
+    data = TrainData.from_records(recs, enc.encode([r.description for r in recs]))
+    reports, logs = [], []
+
+    def report(phase, epoch, metrics, state):
+        reports.append((phase, epoch, metrics, copy.deepcopy(state)))  # state tensors alias live weights
+
+    bundle = fit(data, FitConfig(**CFG), report=report, log=logs.append)
+    return {"bundle": bundle, "data": data, "reports": reports, "logs": logs, "encoder": enc}
+
+
+def _weights(bundle: Bundle) -> dict:
+    s = bundle.state()
+    return {f"{m}.{k}": v.clone() for m in ("encoder", "denoiser", "scorer") for k, v in s[m].items()}
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fit_returns_a_bundle_and_reports_every_epoch(trained):
+    b = trained["bundle"]
+    assert isinstance(b, Bundle) and b.config == FitConfig(**CFG)
+    assert not (b.encoder.training or b.denoiser.training or b.scorer.training)
+    got = [(p, e) for p, e, _, _ in trained["reports"]]
+    assert got == [("contrastive", 0), ("contrastive", 1), ("diffusion", 0), ("diffusion", 1), ("scorer", 0)]
+    assert {p for p, _ in got} == set(PHASES)
+    assert len(trained["logs"]) == len(got)
+    done = {}
+    for phase, epoch, metrics, state in trained["reports"]:
+        done[phase] = epoch + 1
+        assert state["done"] == done
+        assert np.isfinite(metrics["loss"])
+        if phase == "contrastive":
+            assert 0 <= metrics["in_batch_accuracy"] <= 1 and 0 <= metrics["all_programs_accuracy"] <= 1
+        if phase == "scorer":
+            assert 0 <= metrics["roc_auc"] <= 1
+    last_diffusion = [m for p, _, m, _ in trained["reports"] if p == "diffusion"][-1]
+    assert {"sample_mse", "exact_program", "mse_at_half_T"} <= set(last_diffusion)
+    # the last report's state is the returned bundle
+    assert _same_weights(_weights(Bundle.from_state(trained["reports"][-1][3]["bundle"])), _weights(b))
+
+
+def test_bundle_state_round_trip_gives_identical_outputs(trained):
+    b = trained["bundle"]
+    b2 = Bundle.from_state(copy.deepcopy(b.state()))
+    assert _same_weights(_weights(b), _weights(b2))
+    torch.manual_seed(1)
+    emb = torch.randn(4, DIM)
+    cond = models.condition(emb, torch.tensor([1, 2, 3, 4]))
+    tok = torch.tensor([models.tokens(["FILTER.even", "REDUCE.sum"])] * 4)
+    x = torch.randn(4, models.MAX_OPS, CFG["d"])
+    t = torch.tensor([0, 10, 25, 49])
+    with torch.no_grad():
+        assert torch.equal(b.encoder.encode_texts(emb), b2.encoder.encode_texts(emb))
+        assert torch.equal(b.encoder.encode_programs(tok), b2.encoder.encode_programs(tok))
+        assert torch.equal(b.denoiser(x, t, cond), b2.denoiser(x, t, cond))
+        assert torch.equal(b.scorer(cond, tok), b2.scorer(cond, tok))
+        g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+        assert all(torch.equal(u, v) for u, v in zip(b.denoiser.sample(cond, 4, generator=g1),
+                                                     b2.denoiser.sample(cond, 4, generator=g2)))
+
+
+def test_from_state_rejects_another_vocabulary(trained):
+    state = trained["bundle"].state()
+    for vocab in (VOCAB[:-1], VOCAB + ["REDUCE.imaginary"], None):
+        bad = {**state, "vocab": vocab}
+        with pytest.raises(ValueError, match="different set of operations"):
+            Bundle.from_state(bad)
+
+
+# fast-forwarding the diffusion phase's LR schedule on resume steps it before any optimizer step
+RESUME_WARNING = "ignore:Detected call of `lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)`"
+
+
+@pytest.mark.filterwarnings(RESUME_WARNING)
+def test_resume_with_every_epoch_done_trains_nothing(trained):
+    final = copy.deepcopy(trained["reports"][-1][3])
+    before = _weights(Bundle.from_state(final["bundle"]))
+    calls, logs = [], []
+    b = fit(trained["data"], FitConfig(**CFG), resume=final, report=lambda *a: calls.append(a), log=logs.append)
+    assert calls == [] and logs == []
+    assert _same_weights(_weights(b), before)
+
+
+@pytest.mark.filterwarnings(RESUME_WARNING)
+def test_resume_after_a_phase_runs_only_the_rest(trained):
+    mid = copy.deepcopy(next(s for p, e, _, s in trained["reports"] if (p, e) == ("contrastive", 1)))
+    enc_before = {k: v.clone() for k, v in mid["bundle"]["encoder"].items()}
+    phases = []
+    b = fit(trained["data"], FitConfig(**{**CFG, "epochs_diffusion": 1}), resume=mid,
+            report=lambda p, e, m, s: phases.append((p, e, dict(s["done"]))), log=lambda *a: None)
+    assert [(p, e) for p, e, _ in phases] == [("diffusion", 0), ("scorer", 0)]
+    assert phases[-1][2] == {"contrastive": 2, "diffusion": 1, "scorer": 1}
+    # the encoder (frozen after its phase) is the checkpoint's
+    assert all(torch.equal(b.encoder.state_dict()[k], v) for k, v in enc_before.items())
+
+
+def test_fit_needs_both_splits(trained):
+    data = trained["data"]
+    with pytest.raises(ValueError, match="validation"):
+        fit(data.part(False), FitConfig(**CFG), log=lambda *a: None)
+
+
+# --- engine: requests and names -----------------------------------------------------------------
+@pytest.mark.parametrize("intent", ["", "   ", "\n\t", None, 42, "x" * 2001])
+def test_validate_request_rejects_bad_intents(intent):
+    with pytest.raises(SynthesisInputError) as e:
+        validate_request(intent, 1)
+    assert e.value.field == "intent" and str(e.value).startswith("intent:")
+
+
+@pytest.mark.parametrize("arity", [0, 5, -1, True, False, "2", 2.0, None])
+def test_validate_request_rejects_bad_arities(arity):
+    with pytest.raises(SynthesisInputError) as e:
+        validate_request("sum the numbers", arity)
+    assert e.value.field == "arity"
+
+
+def test_validate_request_normalises_whitespace():
+    assert validate_request("  sum   the\nnumbers ", 4) == ("sum the numbers", 4)
+    assert validate_request("x" * 2000, 1)[0] == "x" * 2000
+    assert issubclass(SynthesisInputError, ValueError)
+
+
+@pytest.mark.parametrize("intent", [
+    "Keep the words longer than four letters", "ünïcode wörds only", "数一数单词", "42", "3rd largest value",
+    "123 go", "  !!! ", "Return the sum of the even numbers in a list of integers please and thank you",
+    "for each number, double it", "Return the MAX",
+])
+def test_tool_name_is_a_usable_python_name(intent):
+    name = tool_name(intent)
+    assert name.isidentifier() and name.isascii() and name == name.lower()
+    assert 1 <= len(name) <= 40 and name[0].isalpha() and not name.endswith("_")
+    check(Program(name, [("numbers", "list[int]")], [Step("REDUCE.sum")]))  # the type checker accepts it
+
+
+@pytest.mark.parametrize("intent", ["sum", "Max", "class", "x"])
+def test_tool_name_avoids_reserved_names(intent):
+    name = tool_name(intent)
+    check(Program(name, [("numbers", "list[int]")], [Step("REDUCE.sum")]))
+    assert Engine.programs(["REDUCE.sum"], intent, 1, name)
+
+
+def test_engine_programs_fill_arguments_from_the_intent():
+    progs = Engine.programs(["FILTER.greater", "REDUCE.count"], "count the values above 3", 1)
+    assert progs
+    p = progs[0]
+    assert p.params == [("numbers", "list[int]")]
+    assert p.steps[0].args == {"k": {"const": 3}} and p.steps[1].args == {}
+    assert p.intent == "count the values above 3"
+    _, fn = build_callable(p)
+    assert fn([1, 3, 4, 9]) == 2
+
+    two = Engine.programs(["FILTER.greater", "REDUCE.count"], "count the values above a threshold k", 2, "above")
+    assert two and all(len(q.params) == 2 for q in two)
+    q = two[0]
+    second = q.params[1][0]
+    assert any(src.get("ref") == second for s in q.steps for src in s.args.values())
+    assert q.name == "above"
+    _, fn = build_callable(q)
+    assert fn([1, 3, 4, 9], 3) == 2 and fn([1, 3, 4, 9], 0) == 4
+
+    # an operation whose argument the intent doesn't give gets no program; nor does a too-big arity
+    assert Engine.programs(["FILTER.greater"], "keep the big ones", 1) == []
+    assert Engine.programs(["REDUCE.sum"], "add them up", 2) == []
+    # every program returned type-checks and has the asked arity
+    for prog in Engine.programs(["TRANSFORM.split", "REDUCE.count"], "split on commas and count", 1):
+        check(prog)
+        assert len(prog.params) == 1 and prog.params[0][1] == "str"
+
+
+# --- engine: synthesis with the tiny bundle ------------------------------------------------------
+INTENTS = ["count the words in a string", "keep the values above 3 and add them up",
+           "sort the numbers descending", "upper-case the words", "find the longest word in a text",
+           "the sum of the squares of a list of integers"]
+
+
+@pytest.fixture(scope="module")
+def engine(trained):
+    return Engine(trained["bundle"], trained["encoder"], steps=4, n_samples=8, threshold=0.0)
+
+
+@pytest.fixture(scope="module")
+def rich_intent(engine):
+    """An intent for which the tiny model proposes several candidates."""
+    for intent in INTENTS:
+        if len(engine.synthesize(intent).candidates) >= 2:
+            return intent
+    pytest.fail("the tiny engine proposed fewer than two candidates for every intent")
+
+
+def _assert_candidates_sound(result: Synthesis, arity: int = 1):
+    assert isinstance(result, Synthesis)
+    scores = [c.rank_score for c in result.candidates]
+    assert scores == sorted(scores, reverse=True)
+    for c in result.candidates:
+        assert isinstance(c, Candidate)
+        checked = check(c.program)
+        assert [s.op for s in c.program.steps] == c.ops
+        assert len(checked.program.params) == arity
+        assert 0.0 <= c.coherence <= 1.0 and c.votes >= 1
+        assert f"def {c.function_name}(" in c.code and c.signature.startswith(c.function_name + "(")
+        compile(c.code, "<candidate>", "exec")
+        assert decode.sequence_type(c.ops) is not None
+
+
+def test_synthesize_returns_checked_ranked_candidates(engine, rich_intent):
+    res = engine.synthesize(rich_intent, n_candidates=10)
+    _assert_candidates_sound(res)
+    assert res.intent == rich_intent and res.threshold == 0.0 and res.ok
+    assert res.best is res.candidates[0] and 1 <= len(res.candidates) <= 10
+    assert len(res.samples) == engine.n_samples
+    assert all(s is None or decode.sequence_type(s) for s in res.samples)
+    sampled = {tuple(s) for s in res.samples if s}
+    assert {tuple(c.ops) for c in res.candidates} <= sampled
+    assert {"encode_s", "sample_s", "rank_s"} <= set(res.timings) and res.latency_s >= 0
+    assert len(engine.synthesize(rich_intent, n_samples=3).samples) == 3
+    assert len(engine.synthesize(rich_intent, n_candidates=1).candidates) == 1
+
+
+def test_synthesize_is_seeded_by_the_intent(engine, rich_intent):
+    a, b = engine.synthesize(rich_intent), engine.synthesize("  " + rich_intent.replace(" ", "  ") + " ")
+    assert a.samples == b.samples
+    assert [(c.ops, c.code, c.coherence, c.votes) for c in a.candidates] == \
+           [(c.ops, c.code, c.coherence, c.votes) for c in b.candidates]
+
+
+def test_synthesize_with_a_given_vector_skips_the_encoder(engine, rich_intent, trained):
+    vec = trained["encoder"].encode([rich_intent])[0]
+    a = engine.synthesize(rich_intent)
+    b = engine.synthesize(rich_intent, intent_vector=vec)
+    assert [c.code for c in a.candidates] == [c.code for c in b.candidates]
+
+
+def test_synthesize_direct_sampler_and_without_scorer(engine, rich_intent):
+    d = engine.synthesize(rich_intent, sampler="direct")
+    _assert_candidates_sound(d)
+    assert len(d.samples) == 1  # one prediction, several roundings of it
+    n = engine.synthesize(rich_intent, use_scorer=False)
+    _assert_candidates_sound(n)
+    assert n.threshold == 0.0
+    # without the scorer, alignment and votes rank: the ranking score is exactly those two terms
+    w = engine.rank_weights
+    for c in n.candidates:
+        want = w["align"] * c.alignment + w["votes"] * np.log(c.votes)
+        assert want - 0.01 <= c.rank_score <= want + 1e-4
+    with pytest.raises(ValueError, match="sampler"):
+        engine.synthesize(rich_intent, sampler="nope")
+
+
+def test_synthesize_validates_its_request(engine):
+    with pytest.raises(SynthesisInputError, match="intent"):
+        engine.synthesize("   ")
+    with pytest.raises(SynthesisInputError, match="arity"):
+        engine.synthesize("sum them", arity=0)
+
+
+def test_synthesize_with_arity_two_gives_two_parameter_tools(engine):
+    res = engine.synthesize("keep the values above a threshold k and count them", arity=2, n_samples=16)
+    _assert_candidates_sound(res, arity=2)
+
+
+def test_engine_load_from_a_saved_state(engine, rich_intent, trained, tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save({**trained["bundle"].state(), "encoder_name": "hashing"}, path)
+    loaded = Engine.load(str(path), steps=4, n_samples=8, threshold=0.0)
+    assert isinstance(loaded.encoder, HashingEncoder)
+    a, b = engine.synthesize(rich_intent), loaded.synthesize(rich_intent)
+    assert [(c.code, c.coherence) for c in a.candidates] == [(c.code, c.coherence) for c in b.candidates]
+
+
+def test_capabilities_name_operations(engine, trained):
+    caps = capabilities(engine, trained["encoder"].encode(["sum the numbers"])[0], k=5)
+    assert len(caps) == 5 and len(set(caps)) == 5
+    for line in caps:
+        op, doc = line.split(": ", 1)
+        assert op in OPS and doc == OPS[op].doc
+
+
+# --- pipeline ----------------------------------------------------------------------------------
+def in_process_verifier(code: str, function_name: str, tests: list) -> int:
+    """Passed-test count, running our own compiler's output in the restricted namespace."""
+    ns = namespace()
+    try:
+        exec(compile(code, "<tool>", "exec"), ns)
+        fn = ns[function_name]
+    except Exception:  # noqa: BLE001 -- e.g. an effectful tool's import is refused here
+        return 0
+    passed = 0
+    for t in tests:
+        try:
+            passed += values_equal(fn(*copy.deepcopy(t["args"])), t["expected"])
+        except Exception:  # noqa: BLE001
+            pass
+    return passed
+
+
+@pytest.fixture
+def memory(tmp_path):
+    backend = LocalBackend(str(tmp_path / "memory"))
+    yield HierarchicalMemory(backend, dim=DIM)
+    backend.close()
+
+
+def _example_for(engine, intent, json_safe=False) -> tuple[list, Candidate]:
+    """An example one of the engine's candidates reproduces (its own output on a generated input)."""
+    rng = random.Random(0)
+    for cand in engine.synthesize(intent, n_candidates=10).candidates:
+        if check(cand.program).effects:
+            continue
+        ptype = cand.program.params[0][1]
+        for _ in range(5):
+            arg = inputs.value_of(ptype, rng, "text")
+            try:
+                out = build_callable(cand.program)[1](copy.deepcopy(arg))
+            except Exception:  # noqa: BLE001
+                continue
+            if json_safe and json.loads(json.dumps(out)) != out:
+                continue
+            return [{"args": [arg], "expected": out}], cand
+    pytest.fail(f"no candidate for {intent!r} runs on generated inputs")
+
+
+def test_service_cannot_synthesize_below_the_threshold(trained, memory, rich_intent):
+    strict = Engine(trained["bundle"], trained["encoder"], steps=4, n_samples=8, threshold=1.01)
+    service = SynthesisService(strict, memory=memory)
+    with pytest.raises(CannotSynthesize) as e:
+        service.synthesize(rich_intent)
+    d = e.value.detail
+    assert d["error"] == "cannot_synthesize" and d["message"] and str(e.value) == d["message"]
+    assert d["closest_capabilities"] and all(c.split(": ")[0] in OPS for c in d["closest_capabilities"])
+    assert d["threshold"] == 1.01 and 0 <= d["best_coherence"] <= 1 and d["latency_ms"] >= 0
+    json.dumps(d)  # JSON-able
+    vec = trained["encoder"].encode([rich_intent])[0]
+    episodes = memory.similar_episodes(vec, k=5)
+    assert [(ep["intent"], ep["outcome"], ep["tool_id"]) for ep in episodes] == \
+           [(rich_intent, "cannot_synthesize", None)]
+    assert memory.find_tools(vec) == []  # nothing stored
+
+
+def test_service_answers_stores_and_does_not_reuse_unverified_tools(trained, engine, memory, rich_intent):
+    service = SynthesisService(engine, memory=memory)
+    a = service.synthesize(rich_intent)
+    for key in ("code", "function_name", "signature", "docstring", "program", "coherence", "tool_id", "latency_ms"):
+        assert a[key] is not None, key
+    assert a["verified"] is None and a["reused"] is False
+    assert 0 <= a["coherence"] <= 1 and a["confidence"] == a["coherence"]
+    assert f"def {a['function_name']}(" in a["code"]
+    check(Program.from_dict(a["program"]))
+    assert a["code"] == engine.synthesize(rich_intent).best.code
+    json.dumps(a)
+
+    vec = trained["encoder"].encode([rich_intent])[0]
+    stored = memory.get_tool(a["tool_id"])
+    assert stored["code"] == a["code"] and stored["verified"] is None and stored["intent"] == rich_intent
+    assert [m.tool_id for m in memory.find_tools(vec)] == [a["tool_id"]]
+    assert memory.find_tools(vec, verified_only=True) == []
+
+    again = service.synthesize(rich_intent)  # an unverified tool is not handed out again
+    assert again["reused"] is False and again["code"] == a["code"]
+    outcomes = [ep["outcome"] for ep in memory.similar_episodes(vec, k=10)]
+    assert outcomes == ["unverified", "unverified"]
+
+
+def test_service_without_memory(engine, rich_intent):
+    a = SynthesisService(engine).synthesize(rich_intent, n_candidates=1)
+    assert a["reused"] is False and "tool_id" not in a
+
+
+def _check_verified_reuse(service, memory, engine, intent, examples, vec):
+    first = service.synthesize(intent, examples=examples)
+    assert first["reused"] is False and first["verified"] == {"passed": 1, "total": 1}
+    assert passes_in_process(first["program"], examples)
+    assert memory.find_tools(vec, verified_only=True)[0].tool_id == first["tool_id"]
+
+    reused = service.synthesize(intent)
+    assert reused["reused"] is True and reused["reused_from"] == intent
+    assert reused["tool_id"] == first["tool_id"] and reused["code"] == first["code"]
+    assert reused["coherence"] is None and reused["confidence"] == pytest.approx(1.0, abs=1e-5)
+    assert reused["verified"] == {"passed": 1, "total": 1}
+
+    with_examples = service.synthesize(intent, examples=examples)
+    assert with_examples["reused"] is True and with_examples["verified"] == {"passed": 1, "total": 1}
+
+    # examples the stored tool fails: not reused, and no candidate reproduces them either
+    wrong = [{"args": examples[0]["args"], "expected": ["certainly", "not", "this"]}]
+    with pytest.raises(CannotSynthesize, match="reproduces the examples") as e:
+        service.synthesize(intent, examples=wrong)
+    assert e.value.detail["closest_capabilities"]
+
+    # another arity: the stored one-parameter tool doesn't fit
+    try:
+        other = service.synthesize(intent, arity=2)
+        assert other["reused"] is False
+    except CannotSynthesize:
+        pass
+    outcomes = sorted(ep["outcome"] for ep in memory.similar_episodes(vec, k=10))
+    assert outcomes.count("reused") == 2 and outcomes.count("verified") == 1
+    assert "cannot_synthesize" in outcomes
+
+
+def test_service_reuses_a_verified_tool(trained, engine, memory, rich_intent):
+    examples, _ = _example_for(engine, rich_intent)
+    service = SynthesisService(engine, memory=memory, verify=in_process_verifier)
+    vec = trained["encoder"].encode([rich_intent])[0]
+    _check_verified_reuse(service, memory, engine, rich_intent, examples, vec)
+
+
+NO_BWRAP = bwrap_missing()
+
+
+@pytest.mark.skipif(NO_BWRAP is not None, reason=f"bubblewrap unavailable: {NO_BWRAP}")
+def test_service_verifies_in_the_sandbox(trained, engine, memory, rich_intent):
+    examples, _ = _example_for(engine, rich_intent, json_safe=True)
+    vec = trained["encoder"].encode([rich_intent])[0]
+    with open_executor(limits={"wall_s": 2.0, "cpu_s": 2.0}) as sb:
+        service = SynthesisService(engine, memory=memory, verify=sandbox_verifier(sb.run))
+        _check_verified_reuse(service, memory, engine, rich_intent, examples, vec)
+
+
+def test_service_refuses_an_intent_the_encoder_cannot_read(engine, memory):
+    service = SynthesisService(engine, memory=memory)
+    assert not HashingEncoder().encode(["?? !!"]).any()
+    with pytest.raises(SynthesisInputError, match="intent"):
+        service.synthesize("?? !!")
+    # non-ASCII words are words: an answer or a refusal, never a memory error
+    assert HashingEncoder().encode(["数一数单词"]).any()
+    try:
+        assert service.synthesize("数一数单词")["reused"] is False
+    except CannotSynthesize:
+        pass
+
+
+def test_sandbox_verifier_counts_passed_tests():
+    class Result:
+        def __init__(self, d):
+            self.d = d
+
+        def to_dict(self):
+            return self.d
+
+    tests = [{"args": [1], "expected": 1}] * 3
+    both = [{"status": "passed"}, {"status": "failed"}, {"status": "passed"}]
+    assert sandbox_verifier(lambda *a: {"status": "failed", "tests": both})("c", "f", tests) == 2
+    assert sandbox_verifier(lambda *a: Result({"status": "passed", "tests": both[:1]}))("c", "f", tests) == 1
+    assert sandbox_verifier(lambda *a: {"status": "timeout", "tests": []})("c", "f", tests) == 0
+
+
+def test_service_validates_requests(engine, memory, rich_intent):
+    service = SynthesisService(engine, memory=memory, verify=in_process_verifier)
+    cases = [
+        (dict(examples=[{"args": [[1, 2], 3], "expected": 3}]), "examples[0].args"),
+        (dict(examples=[{"args": [[1]], "expected": 1}, {"args": [], "expected": 0}]), "examples[1].args"),
+        (dict(examples=[{"args": [[1]]}]), "examples[0]"),
+        (dict(examples=["nope"]), "examples[0]"),
+        (dict(examples={"args": [[1]], "expected": 1}), "examples"),
+        (dict(examples=[{"args": [[1]], "expected": 1}] * 21), "examples"),
+        (dict(n_candidates=0), "n_candidates"),
+        (dict(n_candidates=65), "n_candidates"),
+        (dict(n_candidates=True), "n_candidates"),
+        (dict(arity=7), "arity"),
+    ]
+    for kwargs, field in cases:
+        with pytest.raises(SynthesisInputError) as e:
+            service.synthesize(rich_intent, **kwargs)
+        assert e.value.field == field, (kwargs, e.value)
+    with pytest.raises(SynthesisInputError) as e:
+        service.synthesize("", examples=[])
+    assert e.value.field == "intent"
+    no_sandbox = SynthesisService(engine, memory=memory)
+    with pytest.raises(SynthesisInputError) as e:
+        no_sandbox.synthesize(rich_intent, examples=[{"args": [[1]], "expected": 1}])
+    assert e.value.field == "examples" and "sandbox" in str(e.value)
+    # refused requests leave no trace
+    vec = engine.encoder.encode([rich_intent])[0]
+    assert memory.similar_episodes(vec) == [] and memory.find_tools(vec) == []
+
+
+# --- encoders ----------------------------------------------------------------------------------
+def test_hashing_encoder():
+    enc = HashingEncoder()
+    texts = ["Sum the even numbers", "sum the even numbers", "extract the links from an HTML page", "x"]
+    out = enc.encode(texts)
+    assert out.shape == (4, DIM) == (4, enc.dim) and out.dtype == np.float32
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(out, HashingEncoder().encode(texts))  # deterministic, across instances
+    assert np.allclose(out[0], out[1])  # case-insensitive
+    assert out[0] @ out[1] > out[0] @ out[2]
+    assert enc.encode([]).shape == (0, DIM)
+
+
+def test_make_encoder():
+    assert isinstance(make_encoder("hashing"), HashingEncoder)
+    assert isinstance(make_encoder("minilm"), MiniLMEncoder)  # lazy: nothing loaded yet
+    with pytest.raises(ValueError, match="nope"):
+        make_encoder("nope")
+
+
+@pytest.mark.slow
+def test_minilm_encoder_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    enc = MiniLMEncoder(threads=1)
+    out = enc.encode(["add up all the numbers in the list", "compute the sum of a list of numbers",
+                      "extract the links from a web page"])
+    assert out.shape == (3, 384) and out.dtype == np.float32
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-4)
+    assert out[0] @ out[1] > out[0] @ out[2] + 0.2
+    assert np.allclose(enc.encode(["compute the sum of a list of numbers"])[0], out[1], atol=1e-5)

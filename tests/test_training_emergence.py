@@ -1,0 +1,78 @@
+"""training.emergence: the embedding cache without Ray, then real TorchTrainer runs on the shared
+Ray session -- two DDP workers train all three phases on a small corpus, and a second run under
+the same name resumes from the last checkpoint instead of training again."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from emergence.synthesis.encoder import HashingEncoder
+from emergence.synthesis.engine import Engine
+from emergence.synthesis.fit import FitConfig
+from training import emergence as job
+
+TINY = {"epochs_contrastive": 1, "epochs_diffusion": 2, "epochs_scorer": 1, "batch": 128, "width": 32, "layers": 1,
+        "T": 20, "sample_steps": 4}
+
+
+def test_parse_args_quick_and_defaults():
+    quick = job.parse_args(["--quick"])
+    assert (quick.programs, quick.epochs_diffusion) == (job.QUICK["programs"], job.QUICK["epochs_diffusion"])
+    full = job.parse_args(["--epochs-diffusion", "7"])
+    assert full.epochs_diffusion == 7 and full.programs == job.DEFAULTS["programs"]
+
+
+def test_encode_cached_encodes_only_new_texts(tmp_path, monkeypatch):
+    calls = []
+
+    class Counting(HashingEncoder):
+        def encode(self, texts, batch_size=0):
+            calls.append(list(texts))
+            return super().encode(texts)
+
+    monkeypatch.setattr("emergence.synthesis.encoder.make_encoder", lambda name: Counting())
+    cache = str(tmp_path / "emb.npz")
+    a = job.encode_cached(["sum the list", "count words"], "hashing", cache)
+    b = job.encode_cached(["count words", "sum the list", "reverse it"], "hashing", cache)
+    assert calls == [["count words", "sum the list"], ["reverse it"]] or calls[1] == ["reverse it"]
+    np.testing.assert_array_equal(a[0], b[1])
+    np.testing.assert_array_equal(b[2], HashingEncoder().encode(["reverse it"])[0])
+
+
+def test_bad_settings_are_refused_before_any_work():
+    with pytest.raises(ValueError, match="sample_steps"):
+        FitConfig(T=10, sample_steps=20).check()
+    with pytest.raises(ValueError, match="num_workers"):
+        job.make_trainer(None, TINY, num_workers=0)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_two_worker_training_then_resume(ray_session, tmp_path):
+    out = str(tmp_path / "model.pt")
+    kw = dict(programs=0, per_program=1, fit_cfg=TINY, encoder="hashing", data_dir=str(tmp_path / "data"),
+              max_len=2, calibrate_limit=20, num_workers=2, name="engine-test", storage_path=str(tmp_path / "runs"))
+    res = job.run(out=out, **kw)
+    model = torch.load(out, weights_only=False)
+    assert set(model["figures"]) >= {"contrastive", "denoising", "scorer", "ranking"}
+    assert model["encoder_name"] == "hashing" and set(model["rank_weights"]) == {"scorer", "align", "votes"}
+    assert 0 <= model["figures"]["scorer"]["roc_auc"] <= 1
+    # every epoch of every phase was reported with a checkpoint, by 2 workers
+    with open(os.path.join(res["checkpoint"], "metrics.json")) as f:
+        last = json.load(f)
+    assert last["phase"] == "scorer" and last["world_size"] == 2
+    # the trained file is an engine
+    eng = Engine.load(out, encoder=HashingEncoder())
+    syn = eng.synthesize("add up the even numbers", 1)
+    assert all(c.code.startswith(("import", "def", "class")) or "def " in c.code for c in syn.candidates)
+
+    # same name again: resumes from the finished checkpoint, trains nothing more
+    before = {k: v.clone() for k, v in model["denoiser"].items()}
+    job.run(out=out, **kw)
+    after = torch.load(out, weights_only=False)["denoiser"]
+    assert all(torch.equal(before[k], after[k]) for k in before)

@@ -1,0 +1,236 @@
+"""Ray Train job: the Emergence Engine's networks with TorchTrainer (DDP).
+
+    python -m training.emergence --quick                      # the small default model (minutes, 2 cores)
+    python -m training.emergence --num-workers 2 --out runs/emergence/model.pt
+    python -m training.emergence --name eng-a                 # rerun with the same name: resumes
+    RAY_AUTH_MODE=token ray job submit --address http://127.0.0.1:8265 --working-dir . -- \\
+        python -m training.emergence --quick
+
+The driver builds the corpus (programs sampled from the DSL, described in varied words; see
+`emergence/synthesis/corpus.py`), encodes every description once with the intent encoder
+(cached by text under --data), and hands the arrays to the workers through the object store.
+Each worker runs `emergence.synthesis.fit.fit` on its rank's share of every batch, with the
+modules wrapped in DistributedDataParallel by `ray.train.torch.prepare_model` (gloo on CPU,
+NCCL with --use-gpu). Every epoch is reported with a checkpoint (rank 0's); a run whose name
+exists under --storage resumes from its latest checkpoint, and --max-failures restarts a failed
+worker group from it. The final model is written to --out, which Serve and the benchmark load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from cluster.ray_session import ensure_ray
+
+DEFAULTS = {"programs": 3000, "per_program": 6, "epochs_contrastive": 6, "epochs_diffusion": 40, "epochs_scorer": 6}
+QUICK = {"programs": 1800, "per_program": 3, "epochs_contrastive": 6, "epochs_diffusion": 20, "epochs_scorer": 4}
+
+
+def encode_cached(texts: list[str], encoder_name: str, cache_path: str) -> np.ndarray:
+    """Embeddings of `texts`, computing only those not in the cache file (keyed by text)."""
+    from emergence.synthesis.encoder import make_encoder
+
+    keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+    cache: dict = {}
+    if os.path.exists(cache_path):
+        with np.load(cache_path) as z:
+            cache = dict(zip(z["keys"].tolist(), z["vectors"]))
+    missing = sorted({k: t for k, t in zip(keys, texts) if k not in cache}.items())
+    if missing:
+        vecs = make_encoder(encoder_name).encode([t for _, t in missing])
+        cache.update({k: v for (k, _), v in zip(missing, vecs)})
+        tmp = cache_path + ".tmp.npz"
+        np.savez(tmp, keys=np.array(list(cache)), vectors=np.stack(list(cache.values())))
+        os.replace(tmp, cache_path)
+    return np.stack([cache[k] for k in keys]).astype(np.float32)
+
+
+def train_loop(cfg: dict) -> None:
+    import ray
+    import ray.train
+    import torch
+    from ray.train.torch import get_device, prepare_model
+
+    from emergence.synthesis.fit import FitConfig, fit
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.set_num_threads(max(1, int(cfg.get("threads", 1))))
+    data = ray.get(cfg["data"])
+    resume = None
+    ckpt = ray.train.get_checkpoint()
+    if ckpt:
+        with ckpt.as_directory() as d:
+            resume = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=False)
+    device = get_device() if cfg["use_gpu"] else "cpu"
+    started = time.time()
+
+    def report(phase, epoch, metrics, state):
+        row = {"phase": phase, "epoch": epoch + 1, "elapsed_s": round(time.time() - started, 1), "world_size": world,
+               **{k: float(v) for k, v in metrics.items()}}
+        if rank == 0:
+            with tempfile.TemporaryDirectory() as d:
+                torch.save(state, os.path.join(d, "state.pt"))
+                with open(os.path.join(d, "metrics.json"), "w") as f:
+                    json.dump(row, f)
+                ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(d))
+        else:
+            ray.train.report(row)
+
+    fit(data, FitConfig(**cfg["fit"]), rank=rank, world=world,
+        wrap=(lambda m: prepare_model(m)) if world > 1 or cfg["use_gpu"] else (lambda m: m),
+        report=report, resume=resume, device=device,
+        log=(lambda s: print(f"[rank {rank}] {s}", flush=True)) if rank == 0 else (lambda s: None))
+
+
+def build_data(programs: int, per_program: int, encoder: str, data_dir: str, seed: int = 0, max_len: int = 3):
+    from emergence.synthesis import corpus
+    from emergence.synthesis.fit import TrainData
+
+    os.makedirs(data_dir, exist_ok=True)
+    t0 = time.time()
+    records = corpus.build(max_len=max_len, max_programs=programs, per_program=per_program, seed=seed)
+    corpus.save(records, os.path.join(data_dir, "corpus.jsonl"))
+    t1 = time.time()
+    emb = encode_cached([r.description for r in records], encoder, os.path.join(data_dir, f"embeddings-{encoder}.npz"))
+    print(f"corpus: {len(records)} descriptions of {len({(r.start, tuple(r.ops)) for r in records})} programs "
+          f"({sum(r.split == 'val' for r in records)} held out) in {t1 - t0:.0f} s; encoded in {time.time() - t1:.0f} s",
+          flush=True)
+    return records, TrainData.from_records(records, emb)
+
+
+def make_trainer(data, fit_cfg: dict, *, num_workers: int = 1, use_gpu: bool = False, name: str | None = None,
+                 storage_path: str = "runs/train", max_failures: int = 1, cpus_per_worker: float = 1.0,
+                 threads: int | None = None):
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
+        raise ValueError(f"num_workers must be an int ≥ 1, got {num_workers!r}")
+    loop = {"data": ray.put(data), "fit": fit_cfg, "use_gpu": use_gpu,
+            "threads": threads or max(1, int(cpus_per_worker))}
+    return TorchTrainer(
+        train_loop, train_loop_config=loop,
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
+                                     resources_per_worker={"CPU": cpus_per_worker, **({"GPU": 1} if use_gpu else {})}),
+        run_config=RunConfig(name=name or f"emergence-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
+                             storage_path=os.path.abspath(storage_path),
+                             failure_config=FailureConfig(max_failures=max_failures),
+                             checkpoint_config=CheckpointConfig(num_to_keep=2)),
+    )
+
+
+def calibrate(bundle, encoder_name: str, records, data, limit: int = 400) -> dict:
+    """Ranking weights fitted on the held-out programs' descriptions (emergence.synthesis.calibrate)."""
+    from emergence.synthesis.calibrate import calibrate_ranking
+    from emergence.synthesis.encoder import make_encoder
+    from emergence.synthesis.engine import Engine
+
+    val = [r for r in records if r.split == "val"]
+    ranking = calibrate_ranking(Engine(bundle, make_encoder(encoder_name)), val, data.emb[data.is_val], limit=limit)
+    print(f"ranking weights {ranking['weights']}: top-1 {ranking['top1']:.3f} on {ranking['records']} held-out "
+          f"descriptions (defaults {ranking['default_top1']:.3f}; right program among candidates {ranking['recall']:.3f})",
+          flush=True)
+    return ranking
+
+
+def run(*, programs: int, per_program: int, fit_cfg: dict, encoder: str = "minilm", data_dir: str = "runs/emergence",
+        out: str | None = None, seed: int = 0, max_len: int = 3, calibrate_limit: int = 400, **kw) -> dict:
+    import torch
+
+    from emergence.synthesis.fit import Bundle, FitConfig, figures
+
+    FitConfig(**fit_cfg).check()
+    records, data = build_data(programs, per_program, encoder, data_dir, seed, max_len)
+    result = make_trainer(data, fit_cfg, **kw).fit()
+    if result.error:
+        raise result.error
+    with result.checkpoint.as_directory() as d:
+        state = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=False)
+    unfinished = {p: n for p, n in state["done"].items()
+                  if n < fit_cfg.get(f"epochs_{p}", getattr(FitConfig(), f"epochs_{p}"))}
+    if unfinished:
+        raise RuntimeError(f"the run stopped early: {unfinished}")
+    bundle = Bundle.from_state(state["bundle"])
+    figs = figures(bundle, data)
+    ranking = calibrate(bundle, encoder, records, data, calibrate_limit)
+    figs["ranking"] = {k: v for k, v in ranking.items() if k != "weights"}
+    model = {**state["bundle"], "encoder_name": encoder, "figures": figs, "rank_weights": ranking["weights"],
+             "corpus": {"records": len(records), "programs": int(len(set(data.pid.tolist()))), "seed": seed},
+             "run_path": result.path}
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        tmp = out + ".tmp"
+        torch.save(model, tmp)
+        os.replace(tmp, out)  # a reader never sees half a model
+    return {"model_path": out, "figures": figs, "run_path": result.path, "checkpoint": result.checkpoint.path,
+            "metrics": dict(result.metrics or {})}
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help=f"the small default model: {QUICK}")
+    ap.add_argument("--programs", type=int, help="distinct programs in the corpus (all of 1-2 steps, then sampled)")
+    ap.add_argument("--per-program", type=int, help="descriptions per program")
+    for phase in ("contrastive", "diffusion", "scorer"):
+        ap.add_argument(f"--epochs-{phase}", type=int)
+    ap.add_argument("--batch-size", type=int, default=256, help="global batch (split across workers)")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--diffusion-steps", type=int, default=200, help="T of the DDPM training schedule")
+    ap.add_argument("--sample-steps", type=int, default=10, help="DDIM steps used for validation figures")
+    ap.add_argument("--encoder", default="minilm", choices=["minilm", "hashing"])
+    ap.add_argument("--num-workers", type=int, default=1)
+    ap.add_argument("--cpus-per-worker", type=float, default=1.0)
+    ap.add_argument("--use-gpu", action="store_true", help="one GPU per worker, NCCL")
+    ap.add_argument("--max-failures", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--name", help="run name; an existing run of this name under --storage is resumed")
+    ap.add_argument("--storage", default="runs/train", help="Ray Train storage path")
+    ap.add_argument("--data", default="runs/emergence", help="corpus and embedding cache")
+    ap.add_argument("--out", default="runs/emergence/model.pt", help="the trained model file")
+    ap.add_argument("--address", help="Ray cluster (default: RAY_ADDRESS, else a private local Ray)")
+    args = ap.parse_args(argv)
+    base = QUICK if args.quick else DEFAULTS
+    for key, value in base.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    fit_cfg = {"batch": args.batch_size, "lr": args.lr, "T": args.diffusion_steps, "sample_steps": args.sample_steps,
+               "epochs_contrastive": args.epochs_contrastive, "epochs_diffusion": args.epochs_diffusion,
+               "epochs_scorer": args.epochs_scorer, "seed": args.seed}
+    started = ensure_ray(args.address, dashboard=True)
+    try:
+        res = run(programs=args.programs, per_program=args.per_program, fit_cfg=fit_cfg, encoder=args.encoder,
+                  data_dir=args.data, out=args.out, seed=args.seed, num_workers=args.num_workers,
+                  use_gpu=args.use_gpu, name=args.name, storage_path=args.storage, max_failures=args.max_failures,
+                  cpus_per_worker=args.cpus_per_worker)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    print(json.dumps(res["figures"], indent=1))
+    print(f"model: {res['model_path']}\nrun: {res['run_path']}")
+    return res
+
+
+if __name__ == "__main__":
+    main()
+
