@@ -166,7 +166,10 @@ def synthesis_table(report: dict) -> str:
     rows.append(f"| engine (diffusion, {f['samples_per_synthesis']} draws, ranked) | {e['answer_pass']:.3f} | "
                 f"{e['top10_pass']:.3f} | {ex['answer_pass']:.3f} |")
     for key, name in (("ablation_direct_decoding", "ablation: one direct prediction, no diffusion"),
-                      ("ablation_no_scorer", "ablation: ranked without the coherence scorer")):
+                      ("ablation_no_scorer", "ablation: ranked without the coherence scorer"),
+                      ("ablation_untuned_weights", "ablation: untuned ranking weights (scorer 1, alignment 10, votes 1)")):
+        if key not in f:
+            continue
         rows.append(f"| {name} | {f[key]['answer_pass']:.3f} | {f[key]['top10_pass']:.3f} | – |")
     h = f.get("engine_then_search_with_two_examples")
     if h:

@@ -8,8 +8,8 @@ candidate tool is executed in the sandbox against the task's tests; nothing here
 - engine: `Engine.synthesize` draws `--samples` latents (DDIM) and ranks candidates. Reported:
   the engine's answer (its top-ranked candidate) passing, top-10 passing, and the unbiased
   pass@1 / pass@10 estimator (HumanEval) over the raw draws, each rounded to one program.
-- with examples: the first two tests are given; up to 32 ranked candidates are run on them in the
-  sandbox and the first that passes both is the answer, scored on all tests.
+- with examples: the first two tests are given; 64 draws, up to 32 ranked candidates run on them in
+  the sandbox, and the first that passes both is the answer, scored on all tests (as the service).
 - baseline "enumerative": breadth-first search over the DSL given only the two examples, with the
   same wall-time budget per task as the engine spent (encode + sample + rank + sandbox checks).
 - baseline "retrieval": the corpus description nearest the intent (same encoder), its program,
@@ -17,8 +17,8 @@ candidate tool is executed in the sandbox against the task's tests; nothing here
   justification for a pretrained encoder).
 - the service's full path with examples: the engine's candidates, then (if none passes) the
   enumerative search for 1 s, as `SynthesisService` does.
-- ablations: the sampler replaced by one direct prediction from the conditioning; the coherence
-  scorer replaced by the sampler's vote counts.
+- ablations: the sampler replaced by one direct prediction from the conditioning; ranking without
+  the coherence scorer; ranking with the untuned default weights instead of the fitted ones.
 - latency p50/p99 per synthesis without verification (one thread, as a replica would run).
 """
 
@@ -40,6 +40,7 @@ DEV = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "intents_d
 MODEL = "runs/emergence/model.pt"
 SEARCH_S = 1.0  # SynthesisService.search_s
 EXAMPLE_CANDIDATES = 32  # with examples, this many ranked candidates may be tried (as SynthesisService does)
+EXAMPLE_SAMPLES = 64  # and drawn from this many samples (SynthesisService.example_samples)
 
 
 def percentile(xs, q):
@@ -70,7 +71,7 @@ def engine_task(engine, scorer, task, n_samples, **kw) -> dict:
     from emergence.synthesis.evaluation import pass_at_k
 
     t0 = time.perf_counter()
-    syn = engine.synthesize(task.intent, task.arity, n_candidates=EXAMPLE_CANDIDATES, n_samples=n_samples, **kw)
+    syn = engine.synthesize(task.intent, task.arity, n_candidates=10, n_samples=n_samples, **kw)
     latency = time.perf_counter() - t0
     ok = [scorer.passes(c.code, c.function_name, task.tests) for c in syn.candidates[:10]]
     # the raw draws: each rounded to one program with its first argument reading
@@ -90,12 +91,18 @@ def engine_task(engine, scorer, task, n_samples, **kw) -> dict:
             "candidates": syn.candidates}
 
 
-def with_examples(candidates, scorer, task, t_engine: float) -> dict:
-    """First candidate (rank order) passing the two examples, scored on all tests."""
+def with_examples(engine, scorer, task) -> dict:
+    """As the service does with examples: EXAMPLE_SAMPLES draws, up to EXAMPLE_CANDIDATES ranked
+    candidates run on the two examples; the first that passes both, scored on all tests."""
     t0 = time.perf_counter()
+    syn = engine.synthesize(task.intent, task.arity, n_candidates=EXAMPLE_CANDIDATES, n_samples=EXAMPLE_SAMPLES)
     ex = task.tests[:2]
-    chosen = [c for c in candidates if scorer.passes(c.code, c.function_name, ex)]
-    wall = t_engine + (time.perf_counter() - t0)
+    chosen = []
+    for c in syn.candidates:
+        if scorer.passes(c.code, c.function_name, ex):
+            chosen.append(c)
+            break
+    wall = time.perf_counter() - t0
     ok = [scorer.passes(c.code, c.function_name, task.tests) for c in chosen[:10]]
     return {"answer": bool(ok and ok[0]), "top10": any(ok), "wall_s": wall}
 
@@ -161,7 +168,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", default=str(DEV), help="JSONL task file (id, intent, family, arity, tests)")
     ap.add_argument("--model", default=MODEL, help="trained engine (python -m training.emergence); trained if missing")
-    ap.add_argument("--samples", type=int, default=20, help="diffusion draws per synthesis")
+    ap.add_argument("--samples", type=int, default=16, help="diffusion draws per synthesis (the engine's and the service's default)")
     ap.add_argument("--quick", action="store_true", help="fewer draws, no hashing-encoder baseline")
     ap.add_argument("--json", help="write the report here")
     args = ap.parse_args(argv)
@@ -172,7 +179,7 @@ def main(argv=None) -> dict:
     from emergence.sandbox import open_executor
     from emergence.synthesis import corpus
     from emergence.synthesis.encoder import HashingEncoder
-    from emergence.synthesis.engine import Engine
+    from emergence.synthesis.engine import DEFAULT_RANK_WEIGHTS, Engine
     from emergence.synthesis.evaluation import load_tasks
 
     tasks = load_tasks(args.tasks)
@@ -208,7 +215,7 @@ def main(argv=None) -> dict:
         for i, task in enumerate(tasks):
             e = engine_task(engine, scorer, task, samples)
             rows["engine"].append(e)
-            rows["engine_examples"].append(with_examples(e["candidates"], scorer, task, e["latency_s"]))
+            rows["engine_examples"].append(with_examples(engine, scorer, task))
             budget = rows["engine_examples"][-1]["wall_s"]
             rows["enumerative"].append(enumerative_task(scorer, task, budget))
             # the service's path with examples: the engine's candidates, then search for SEARCH_S
@@ -218,6 +225,9 @@ def main(argv=None) -> dict:
             rows["engine_then_search"].append(hybrid)
             rows["direct"].append(engine_task(engine, scorer, task, samples, sampler="direct"))
             rows["no_scorer"].append(engine_task(engine, scorer, task, samples, use_scorer=False))
+            fitted, engine.rank_weights = engine.rank_weights, dict(DEFAULT_RANK_WEIGHTS)
+            rows["default_weights"].append(engine_task(engine, scorer, task, samples))
+            engine.rank_weights = fitted
             for name, r in retrievers.items():
                 rows[f"retrieval_{name}"].append(retrieval_task(r, scorer, task))
             print(f"[{i + 1}/{len(tasks)}] {task.id:<28} engine {'pass' if e['answer'] else 'FAIL'} "
@@ -257,6 +267,9 @@ def main(argv=None) -> dict:
                                      "top10_pass": rate(rows["direct"], "top10")},
         "ablation_no_scorer": {"answer_pass": rate(rows["no_scorer"], "answer"),
                                "top10_pass": rate(rows["no_scorer"], "top10")},
+        "ablation_untuned_weights": {"answer_pass": rate(rows["default_weights"], "answer"),
+                                     "top10_pass": rate(rows["default_weights"], "top10"),
+                                     "weights": DEFAULT_RANK_WEIGHTS},
         "latency_ms": {"p50": percentile(lat, 50) * 1000, "p99": percentile(lat, 99) * 1000,
                        "mean": statistics.fmean(lat) * 1000},
         "failures": [t.id for t, r in zip(tasks, eng) if not r["answer"]],

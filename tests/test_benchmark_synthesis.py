@@ -48,7 +48,8 @@ def test_benchmark_reports_every_figure(model, tmp_path):
     f = report["figures"]
     assert f["tasks"] == 3 and set(f["engine"]["families"]) == {"numbers", "text"}
     for key in ("engine", "engine_with_two_examples", "baseline_enumerative_same_budget", "ablation_direct_decoding",
-                "ablation_no_scorer", "baseline_retrieval_hashing"):
+                "ablation_no_scorer", "ablation_untuned_weights", "engine_then_search_with_two_examples",
+                "baseline_retrieval_hashing"):
         assert 0.0 <= f[key]["answer_pass"] <= 1.0, key
     assert 0 <= f["engine"]["pass@1_unbiased"] <= f["engine"]["pass@10_unbiased"] <= 1
     assert f["latency_ms"]["p50"] > 0 and f["latency_ms"]["p99"] >= f["latency_ms"]["p50"]

@@ -148,6 +148,7 @@ class Engine:
         logp = self._draws(cond, n, sampler, seed)
         votes: Counter = Counter()
         samples = []
+        variants: dict = {}  # draws often agree: work out each distinct one's variants once
         for lp in logp:
             greedy = untokens(lp.argmax(-1))
             if sampler != "direct" and well_formed(greedy):  # the most likely ops already type
@@ -156,11 +157,14 @@ class Engine:
                 decoded = beam_decode(lp, VOCAB, beam=8, keep=3 if sampler == "direct" else 1)
             samples.append(decoded[0][0] if decoded else None)
             for ops, _, _ in decoded:
-                # a draw also supports its well-typed prefixes: a surplus step at the end is the
-                # sampler's commonest slip, and the ranking can then prefer the shorter program
-                for k in range(1, len(ops) + 1):
-                    if k == len(ops) or sequence_type(ops[:k]):
-                        votes[tuple(ops[:k])] += 1
+                # a draw also supports its well-typed prefixes (a surplus step at the end is the
+                # sampler's commonest slip) and, when a step needs an argument the intent never
+                # gives, the program without that step; the ranking then chooses among them
+                key = tuple(ops)
+                if key not in variants:
+                    variants[key] = self._variants(key, intent, arity)
+                for variant in variants[key]:
+                    votes[variant] += 1
         t_sample = time.perf_counter()
         cands = self._candidates(intent, arity, votes, cond, torch.as_tensor(emb, dtype=torch.float32)[None],
                                  use_scorer, max(1, n_candidates))
@@ -168,6 +172,16 @@ class Engine:
         t_end = time.perf_counter()
         return Synthesis(intent, ranked, samples, self.threshold if use_scorer else 0.0, t_end - t0,
                          {"encode_s": t_enc - t0, "sample_s": t_sample - t_enc, "rank_s": t_end - t_sample})
+
+    def _variants(self, ops: tuple, intent: str, arity: int) -> list[tuple]:
+        out = [ops[:k] for k in range(1, len(ops) + 1) if k == len(ops) or well_formed(list(ops[:k]))]
+        if not fill_arguments(intent, list(ops), arity, limit=1):
+            for i in range(len(ops)):
+                if OPS[ops[i]].args:
+                    shorter = ops[:i] + ops[i + 1:]
+                    if shorter and well_formed(list(shorter)) and shorter not in out:
+                        out.append(shorter)
+        return out
 
     def _candidates(self, intent, arity, votes, cond, emb, use_scorer, n_candidates) -> list[Candidate]:
         """Score every distinct op sequence (cheap: tokens only), then fill arguments and compile

@@ -68,6 +68,7 @@ class SynthesisService:
     verify: object = None  # verify(code, function_name, tests) -> passed count
     reuse_similarity: float = 0.95
     max_verified: int = 32  # candidates tried against the examples
+    example_samples: int = 64  # draws when examples can check them (more candidates are affordable)
     search_s: float = 1.0  # with examples, when no candidate passes: enumerative search this long
 
     def synthesize(self, intent, arity=1, examples=None, n_candidates: int = 10) -> dict:
@@ -119,7 +120,7 @@ class SynthesisService:
 
     def _synthesize(self, vec, intent, arity, examples, n_candidates) -> dict:
         result = self.engine.synthesize(intent, arity, n_candidates=max(n_candidates, self.max_verified),
-                                        intent_vector=vec)
+                                        n_samples=self.example_samples if examples else None, intent_vector=vec)
         closest = capabilities(self.engine, vec)
         if not result.candidates:
             raise CannotSynthesize("no well-typed program with arguments found in the intent",
