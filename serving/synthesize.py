@@ -183,5 +183,6 @@ class ToolSynthesizer:
             raise ApiError(422, [{"loc": ["body", *loc], "msg": str(exc), "type": "value_error"}]) from None
         except CannotSynthesize as exc:
             raise cannot_synthesize(exc.detail) from None
-        except MemoryInputError as exc:
-            raise ApiError(422, [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]) from None
+        except MemoryInputError as exc:  # the request was fine; the engine's memory call was not
+            logger.exception("engine memory call failed")
+            raise ApiError(500, f"the engine's memory refused a call: {str(exc).splitlines()[-1][:300]}") from None

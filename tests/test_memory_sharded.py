@@ -197,6 +197,7 @@ def test_hierarchical_memory_on_the_router(router, ray_session):
 
     mem = HierarchicalMemory(RouterBackend(router), dim=8, prefix=f"h{uuid.uuid4().hex[:4]}-", shards=2)
     e = np.arange(8, dtype=np.float32) + 1
+    assert mem.find_tools(e, k=3) == []  # an empty memory answers, it does not raise
     tid = mem.store_tool(e, ToolRecord(intent="x", code="def f(a):\n    return a\n", function_name="f"))
     (m,) = mem.find_tools(e, k=3)
     assert m.tool_id == tid and abs(m.similarity - 1) < 1e-5 and m.function_name == "f"

@@ -152,7 +152,10 @@ class HierarchicalMemory:
         """Stored tools whose intent is closest to this one, best first."""
         v = _unit(intent_vector, self.dim)
         out = self.backend.search(self.names["procedural"], v, k)
-        decl = self.backend.get(self.names["declarative"], [i for i in out["ids"][0].tolist() if i >= 0])
+        found = [i for i in out["ids"][0].tolist() if i >= 0]
+        if not found:  # an empty memory (the router refuses an empty id list)
+            return []
+        decl = self.backend.get(self.names["declarative"], found)
         matches = []
         for tid, sim, proc in zip(out["ids"][0].tolist(), out["distances"][0].tolist(), out["metadata"][0]):
             if tid < 0 or proc is None:
