@@ -147,9 +147,11 @@ class ToolSynthesizer:
     def info(self) -> dict:
         if self.service is None:
             return {"loaded": False, "reason": self.load_error, "model_path": self.model_path}
+        from emergence.synthesis.ops import OPS
+
         eng = self.service.engine
         return {"loaded": True, "model_path": self.model_path, "sample_steps": eng.steps, "samples": eng.n_samples,
-                "threshold": eng.threshold, "operations": len(eng.table) - 1}
+                "threshold": eng.threshold, "operations": len(OPS)}
 
     async def synthesize(self, body: dict) -> dict:
         """The /synthesize answer; raises ApiError (422 invalid or cannot synthesize, 503 no model)."""

@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 import torch
 
-from emergence.memory.errors import MemoryInputError
 from emergence.memory.hierarchical import HierarchicalMemory, LocalBackend
 from emergence.sandbox import bwrap_missing, open_executor, values_equal
 from emergence.synthesis import corpus, decode, inputs, language, models

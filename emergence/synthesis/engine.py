@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from .arguments import fill_arguments
 from .compiler import compile_program
-from .decode import beam_decode, sequence_type, well_formed
+from .decode import beam_decode, well_formed
 from .fit import Bundle
 from .models import MAX_OPS, VOCAB, condition, tokens, untokens
 from .ops import OPS
@@ -110,7 +110,6 @@ class Engine:
         self.steps, self.n_samples, self.guidance = steps, n_samples, guidance
         self.threshold, self.temperature = threshold, temperature
         self.rank_weights = dict(rank_weights or DEFAULT_RANK_WEIGHTS)
-        self.table = bundle.encoder.latent_table().detach()
 
     @classmethod
     def load(cls, path: str, encoder=None, **options) -> "Engine":

@@ -15,7 +15,7 @@ nor standalone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .types import parse
 

@@ -121,10 +121,9 @@ class SynthesisService:
     def _synthesize(self, vec, intent, arity, examples, n_candidates) -> dict:
         result = self.engine.synthesize(intent, arity, n_candidates=max(n_candidates, self.max_verified),
                                         n_samples=self.example_samples if examples else None, intent_vector=vec)
-        closest = capabilities(self.engine, vec)
         if not result.candidates:
             raise CannotSynthesize("no well-typed program with arguments found in the intent",
-                                   {"closest_capabilities": closest})
+                                   {"closest_capabilities": capabilities(self.engine, vec)})
         if examples:
             for cand in result.candidates[:self.max_verified]:
                 passed = self.verify(cand.code, cand.function_name, examples)
@@ -134,12 +133,12 @@ class SynthesisService:
             if found is not None:
                 return found
             raise CannotSynthesize(f"none of the {min(len(result.candidates), self.max_verified)} best candidates "
-                                   "reproduces the examples", {"closest_capabilities": closest,
+                                   "reproduces the examples", {"closest_capabilities": capabilities(self.engine, vec),
                                                                "best_coherence": result.best.coherence})
         if not result.ok:
             raise CannotSynthesize("the best candidate is not a confident match for this intent",
-                                   {"closest_capabilities": closest, "best_coherence": result.best.coherence,
-                                    "threshold": result.threshold})
+                                   {"closest_capabilities": capabilities(self.engine, vec),
+                                    "best_coherence": result.best.coherence, "threshold": result.threshold})
         return self._answer(result.best, None)
 
     def _search(self, intent, arity, examples) -> dict | None:
