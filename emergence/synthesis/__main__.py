@@ -30,8 +30,8 @@ def main(argv=None) -> int:
     except json.JSONDecodeError as exc:
         print(f"error: --examples is not JSON: {exc}", file=sys.stderr)
         return 2
-    arity = args.arity or (len(examples[0]["args"]) if examples and isinstance(examples[0], dict)
-                           and isinstance(examples[0].get("args"), list) else 1)
+    first = examples[0] if isinstance(examples, list) and examples else None
+    arity = args.arity or (len(first["args"]) if isinstance(first, dict) and isinstance(first.get("args"), list) else 1)
     try:
         engine = Engine.load(args.model)
     except FileNotFoundError:
