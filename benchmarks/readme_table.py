@@ -175,6 +175,11 @@ def synthesis_table(report: dict) -> str:
     if h:
         rows.append(f"| engine, then enumerative search for {h['search_s']:.0f} s if no candidate passes (the service's path) "
                     f"| – | – | {h['answer_pass']:.3f} |")
+    for key, name in (("service", "the service as deployed: confident engine answer, else a confident composition "
+                                  "of the intent's clauses, else refusal (a failure here)"),
+                      ("service_no_composition", "the service without composition")):
+        if key in f:
+            rows.append(f"| {name} | {f[key]['answer_pass']:.3f} | – | {f[key + '_examples']['answer_pass']:.3f} |")
     en = f["baseline_enumerative_same_budget"]
     rows.append(f"| baseline: enumerative search, examples only, same time budget | – | – | {en['answer_pass']:.3f} |")
     for enc in ("minilm", "hashing"):

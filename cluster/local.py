@@ -104,6 +104,8 @@ Try:
   curl -s -X POST {SERVE_URL}/synthesize -H 'content-type: application/json' -d '{{"intent": "keep the words longer than four letters"}}'
   curl -s -X POST {SERVE_URL}/synthesize -H 'content-type: application/json' \
        -d '{{"intent": "add k to every number", "examples": [{{"args": [[1, 2], 3], "expected": [4, 5]}}]}}'
+  curl -s -X POST {SERVE_URL}/synthesize/refine -H 'content-type: application/json' \
+       -d '{{"program": {{"name": "sort_numbers", "intent": "sort the numbers", "params": [{{"name": "numbers", "type": "list[int]"}}], "steps": [{{"op": "SORT.asc"}}]}}, "feedback": "then keep the first 3"}}'
   curl -s {SERVE_URL}/predict/model          # the NVP model: history, domains ({model_path})
   {_predict_curl(model_path)}
   RAY_AUTH_MODE=token ray job submit --address {DASHBOARD} --working-dir . -- python -m tune.coupling --quick

@@ -41,7 +41,7 @@ from .errors import ApiError
 from .memory import AddBody, CreateBody, DeleteBody, MemoryFront, SearchBody, memory_root
 from .metrics import get_metrics
 from .predict import PREDICT_DESCRIPTION, NVPPredictor, PredictRequest
-from .synthesize import SynthesizeRequest, ToolSynthesizer
+from .synthesize import RefineRequest, SynthesizeRequest, ToolSynthesizer
 
 logger = logging.getLogger("ray.serve")
 
@@ -392,6 +392,23 @@ class EmergenceAPI:
         except Exception as exc:
             logger.exception("/synthesize failed")
             return ApiError(500, f"synthesis failed: {type(exc).__name__}").response()
+
+    @fastapi_app.post("/synthesize/refine", responses=_SYNTH_ERRORS,
+                      summary="Change a previous tool as feedback in words says")
+    async def synthesize_refine(self, body: RefineRequest):
+        """Give the previous answer's `program` (or a stored tool's `tool_id`) and `feedback`
+        ("only keep the first 3", "use semicolons", "don't sort them"). Answer: as /synthesize,
+        plus `edit: {kind, description}` (kind: value, removal, addition, replacement, rewrite)
+        and `refined_from`; `confidence` is null for a value the feedback states."""
+        if self.synthesizer is None:
+            return ApiError(503, "this app was built without the synthesis deployment").response()
+        try:
+            return JSONResponse(await self.synthesizer.refine.remote(body.model_dump()))
+        except ApiError as exc:
+            return exc.response()
+        except Exception as exc:
+            logger.exception("/synthesize/refine failed")
+            return ApiError(500, f"refinement failed: {type(exc).__name__}").response()
 
     @fastapi_app.get("/synthesize/model", summary="The engine behind /synthesize: loaded or not, and its settings")
     async def synthesize_model(self) -> dict:

@@ -1,5 +1,6 @@
 """Tool synthesis on Ray Serve: the `ToolSynthesizer` deployment behind POST /synthesize.
 
+POST /synthesize/refine edits a previous tool as feedback in words says (`SynthesisService.refine`).
 The replica loads the trained engine (`python -m training.emergence`) in its constructor and
 wires the pipeline (`emergence.synthesis.pipeline.SynthesisService`) to the cluster: the
 hierarchical memory on the sharded `MemoryRouter` when one runs (else a local durable store
@@ -48,9 +49,23 @@ class SynthesizeRequest(BaseModel):
     n_candidates: int = Field(10, ge=1, le=64, description="Candidates ranked (and tried against examples).")
 
 
-def cannot_synthesize(detail: dict) -> ApiError:
+class RefineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"program": {"name": "sort_numbers", "intent": "sort the numbers",
+                     "params": [{"name": "numbers", "type": "list[int]"}], "steps": [{"op": "SORT.asc"}]},
+         "feedback": "only keep the first 3"},
+        {"tool_id": 1234567890, "feedback": "use semicolons instead",
+         "examples": [{"args": ["a b"], "expected": "a;b"}]}]})
+    feedback: str = Field(min_length=1, max_length=1000, description="What to change, in words.")
+    program: dict | None = Field(None, description="A previous answer's `program` (give this or `tool_id`).")
+    tool_id: int | None = Field(None, ge=0, description="A stored tool's id (give this or `program`).")
+    examples: list[Example] | None = Field(None, max_length=20,
+                                           description="Calls the refined tool must reproduce; checked in the sandbox.")
+
+
+def cannot_synthesize(detail: dict, field: str = "intent") -> ApiError:
     """422 in the API's error shape, plus the engine's explanation under `cannot_synthesize`."""
-    return ApiError(422, [{"loc": ["body", "intent"], "msg": f"cannot synthesize: {detail['message']}",
+    return ApiError(422, [{"loc": ["body", field], "msg": f"cannot synthesize: {detail['message']}",
                            "type": "cannot_synthesize"}], {"cannot_synthesize": detail})
 
 
@@ -59,7 +74,7 @@ class _Metrics:
         from ray.serve.metrics import Counter, Gauge, Histogram
 
         self.total = Counter("tool_synthesis", description="Synthesis requests by outcome "
-                             "(synthesized, verified, reused, cannot_synthesize, invalid, error).", tag_keys=("outcome",))
+                             "(synthesized, verified, reused, refined, cannot_synthesize, invalid, error).", tag_keys=("outcome",))
         self.latency = Histogram("tool_synthesis_latency_seconds", description="Time per synthesis (seconds).",
                                  boundaries=LATENCY_BOUNDARIES)
         self.success = Gauge("tool_synthesis_success_rate", description="Answered / asked, since this replica started.")
@@ -69,7 +84,7 @@ class _Metrics:
     def record(self, outcome: str, seconds: float) -> None:
         with self.lock:
             self.asked += 1
-            self.answered += outcome in ("synthesized", "verified", "reused")
+            self.answered += outcome in ("synthesized", "verified", "reused", "refined")
             rate = self.answered / self.asked
         self.total.inc(tags={"outcome": outcome})
         self.latency.observe(seconds)
@@ -160,11 +175,24 @@ class ToolSynthesizer:
         req = body if isinstance(body, SynthesizeRequest) else SynthesizeRequest.model_validate(body)
         examples = [e.model_dump() for e in req.examples] if req.examples else None
         arity = req.arity or (len(examples[0]["args"]) if examples else 1)
+        return await self._measured(self.service.synthesize, req.intent, arity, examples, req.n_candidates)
+
+    async def refine(self, body: dict) -> dict:
+        """The /synthesize/refine answer: a previous tool edited as the feedback says."""
+        if self.service is None:
+            raise ApiError(503, self.load_error or "the engine is not loaded")
+        req = body if isinstance(body, RefineRequest) else RefineRequest.model_validate(body)
+        examples = [e.model_dump() for e in req.examples] if req.examples else None
+        return await self._measured(self.service.refine, req.feedback, req.program, req.tool_id, examples)
+
+    async def _measured(self, method, *args) -> dict:
+        """Run a service call in a worker thread, counting its outcome and time in the metrics."""
         t0 = time.perf_counter()
         outcome = "error"
         try:
-            answer = await asyncio.to_thread(self._run, req.intent, arity, examples, req.n_candidates)
-            outcome = "reused" if answer["reused"] else ("verified" if answer["verified"] else "synthesized")
+            answer = await asyncio.to_thread(self._call, method, *args)
+            outcome = ("refined" if answer["found_by"] == "refinement" else "reused" if answer["reused"]
+                       else "verified" if answer["verified"] else "synthesized")
             return answer
         except ApiError as exc:
             outcome = "cannot_synthesize" if "cannot_synthesize" in exc.extra else "invalid"
@@ -172,19 +200,19 @@ class ToolSynthesizer:
         finally:
             self.metrics.record(outcome, time.perf_counter() - t0)
 
-    def _run(self, intent, arity, examples, n_candidates) -> dict:
+    def _call(self, method, *args) -> dict:  # method: the service's synthesize or refine
         from emergence.memory import MemoryInputError
         from emergence.synthesis.engine import SynthesisInputError
         from emergence.synthesis.pipeline import CannotSynthesize
 
         try:
             with self._lock:  # one synthesis at a time per replica: the models are not thread-safe
-                return self.service.synthesize(intent, arity, examples, n_candidates)
+                return method(*args)
         except SynthesisInputError as exc:
             loc = [int(p) if p.isdigit() else p for p in exc.field.replace("]", "").replace("[", ".").split(".")]
             raise ApiError(422, [{"loc": ["body", *loc], "msg": str(exc), "type": "value_error"}]) from None
         except CannotSynthesize as exc:
-            raise cannot_synthesize(exc.detail) from None
+            raise cannot_synthesize(exc.detail, "feedback" if method == self.service.refine else "intent") from None
         except MemoryInputError as exc:  # the request was fine; the engine's memory call was not
             logger.exception("engine memory call failed")
             raise ApiError(500, f"the engine's memory refused a call: {str(exc).splitlines()[-1][:300]}") from None

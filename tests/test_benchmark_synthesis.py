@@ -49,8 +49,12 @@ def test_benchmark_reports_every_figure(model, tmp_path):
     assert f["tasks"] == 3 and set(f["engine"]["families"]) == {"numbers", "text"}
     for key in ("engine", "engine_with_two_examples", "baseline_enumerative_same_budget", "ablation_direct_decoding",
                 "ablation_no_scorer", "ablation_untuned_weights", "engine_then_search_with_two_examples",
-                "baseline_retrieval_hashing"):
+                "baseline_retrieval_hashing", "service", "service_no_composition", "service_examples",
+                "service_no_composition_examples"):
         assert 0.0 <= f[key]["answer_pass"] <= 1.0, key
+    for key in ("service", "service_examples"):  # a refusal is a failure: passes never exceed answers
+        assert f[key]["answer_pass"] <= f[key]["answered_share"], key
+        assert sum(f[key]["found_by"].values()) == round(3 * f[key]["answered_share"])
     assert 0 <= f["engine"]["pass@1_unbiased"] <= f["engine"]["pass@10_unbiased"] <= 1
     assert f["latency_ms"]["p50"] > 0 and f["latency_ms"]["p99"] >= f["latency_ms"]["p50"]
     for name, t in report["targets"].items():

@@ -1,6 +1,7 @@
-"""POST /synthesize over HTTP: a verified answer stored in memory is reused, examples are checked
-in the sandbox pool, bad requests are 422 naming the field, "cannot synthesize" names the closest
-capabilities, and an app without a trained engine says how to get one (503)."""
+"""POST /synthesize and /synthesize/refine over HTTP: a verified answer stored in memory is
+reused, examples are checked in the sandbox pool, bad requests are 422 naming the field, "cannot
+synthesize" names the closest capabilities, an app without a trained engine says how to get one
+(503), and a previous tool (by program or by stored id) is refined as feedback states."""
 
 from __future__ import annotations
 
@@ -157,3 +158,57 @@ def test_no_engine_model_is_503_saying_how_to_train_one(serve_session, tmp_path)
         serve.delete("synth-none")
 
 
+
+
+ABOVE_5_SORTED = {"name": "above_five", "intent": "keep the numbers above 5, sorted",
+                  "params": [{"name": "numbers", "type": "list[int]"}],
+                  "steps": [{"op": "FILTER.greater", "args": {"k": {"const": 5}}}, {"op": "SORT.asc"}]}
+
+
+def test_refine_changes_a_stated_value(url):
+    r = requests.post(f"{url}/synthesize/refine", json={"program": ABOVE_5_SORTED, "feedback": "above 10 instead"},
+                      timeout=120)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["found_by"] == "refinement" and body["edit"]["kind"] == "value"
+    assert body["confidence"] is None and body["refined_from"] is None  # a stated value, not a judgement
+    assert body["program"]["steps"][0] == {"op": "FILTER.greater", "args": {"k": {"const": 10}}}
+    ns: dict = {}
+    exec(body["code"], ns)
+    assert ns[body["function_name"]]([12, 3, 11, 7]) == [11, 12]
+    # the refined tool is stored: refining it by id works from memory
+    again = requests.post(f"{url}/synthesize/refine", json={"tool_id": body["tool_id"], "feedback": "above 11 instead"},
+                          timeout=120)
+    assert again.status_code == 200, again.text
+    assert again.json()["refined_from"] == body["tool_id"]
+    assert again.json()["program"]["steps"][0]["args"] == {"k": {"const": 11}}
+
+
+@pytest.mark.skipif(bool(bwrap_missing()), reason="bubblewrap is needed for the sandbox pool")
+def test_refine_checks_examples_in_the_sandbox(url):
+    r = requests.post(f"{url}/synthesize/refine", json={
+        "program": ABOVE_5_SORTED, "feedback": "above 1 instead",
+        "examples": [{"args": [[3, 1, 2]], "expected": [2, 3]}]}, timeout=120)
+    assert r.status_code == 200, r.text
+    assert r.json()["verified"] == {"passed": 1, "total": 1}
+    r = requests.post(f"{url}/synthesize/refine", json={
+        "program": ABOVE_5_SORTED, "feedback": "above 1 instead",
+        "examples": [{"args": [[3, 1, 2]], "expected": "no edit gives this"}]}, timeout=120)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "feedback"]
+    assert r.json()["cannot_synthesize"]["edits_considered"]
+
+
+@pytest.mark.parametrize("payload,loc", [
+    ({"program": ABOVE_5_SORTED}, ["body", "feedback"]),
+    ({"program": ABOVE_5_SORTED, "feedback": ""}, ["body", "feedback"]),
+    ({"feedback": "then count them"}, ["body", "program"]),
+    ({"program": ABOVE_5_SORTED, "tool_id": 1, "feedback": "then count them"}, ["body", "program"]),
+    ({"program": {"name": "x", "steps": []}, "feedback": "then count them"}, ["body", "program"]),
+    ({"tool_id": 987654321, "feedback": "then count them"}, ["body", "tool_id"]),
+    ({"tool_id": -3, "feedback": "then count them"}, ["body", "tool_id"]),
+])
+def test_refine_bad_requests_are_422_naming_the_field(url, payload, loc):
+    r = requests.post(f"{url}/synthesize/refine", json=payload, timeout=60)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"][:len(loc)] == loc

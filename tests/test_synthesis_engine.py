@@ -143,7 +143,7 @@ def test_build_records_type_check_and_carry_their_arity(records):
         assert r.arity == len(prog.params) == len(checked.param_types)
         assert prog.params[0][0] == corpus.START[r.start][0]
         assert r.description.strip() and prog.intent == r.description
-        assert r.split in ("train", "val")
+        assert r.split in ("train", "val")  # calibration wordings only when asked for
         extra = {n for n, _ in prog.params[1:]}
         assert extra <= set(corpus.REF_PARAM.values())
         refs = {src["ref"] for s in prog.steps for src in s.args.values() if "ref" in src}

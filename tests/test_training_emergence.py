@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from emergence.synthesis import corpus
 from emergence.synthesis.encoder import HashingEncoder
 from emergence.synthesis.engine import Engine
 from emergence.synthesis.fit import FitConfig
@@ -76,3 +77,15 @@ def test_two_worker_training_then_resume(ray_session, tmp_path):
     job.run(out=out, **kw)
     after = torch.load(out, weights_only=False)["denoiser"]
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+    # the ranking weights fitted again on the held-out wordings: only they change in the file
+    calib = corpus.load(os.path.join(kw["data_dir"], "calibration.jsonl"))
+    assert calib and {r.split for r in calib} == {"calib"}
+    assert not {r.description for r in calib} & {r.description for r in corpus.load(
+        os.path.join(kw["data_dir"], "corpus.jsonl"))}
+    ranking = job.recalibrate(out, kw["data_dir"], limit=10)
+    again = torch.load(out, weights_only=False)
+    assert again["rank_weights"] == ranking["weights"] and ranking["records"] == min(10, len(calib))
+    assert all(torch.equal(after[k], again["denoiser"][k]) for k in after)
+    with pytest.raises(ValueError, match="calibration.jsonl"):
+        job.recalibrate(out, str(tmp_path / "nothing-here"))

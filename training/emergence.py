@@ -30,7 +30,7 @@ import numpy as np
 
 from cluster.ray_session import ensure_ray
 
-DEFAULTS = {"programs": 3000, "per_program": 6, "epochs_contrastive": 6, "epochs_diffusion": 40, "epochs_scorer": 6}
+DEFAULTS = {"programs": 3000, "per_program": 6, "epochs_contrastive": 6, "epochs_diffusion": 50, "epochs_scorer": 6}
 QUICK = {"programs": 1800, "per_program": 3, "epochs_contrastive": 6, "epochs_diffusion": 20, "epochs_scorer": 4}
 
 
@@ -92,19 +92,25 @@ def train_loop(cfg: dict) -> None:
 
 
 def build_data(programs: int, per_program: int, encoder: str, data_dir: str, seed: int = 0, max_len: int = 3):
+    """(train + val records, their TrainData, calibration records, their embeddings)."""
     from emergence.synthesis import corpus
     from emergence.synthesis.fit import TrainData
 
     os.makedirs(data_dir, exist_ok=True)
     t0 = time.time()
-    records = corpus.build(max_len=max_len, max_programs=programs, per_program=per_program, seed=seed)
+    built = corpus.build(max_len=max_len, max_programs=programs, per_program=per_program, seed=seed,
+                         calibration=2)
+    records = [r for r in built if r.split != "calib"]
+    calib = [r for r in built if r.split == "calib"]  # held-out wordings of val programs: ranking only
     corpus.save(records, os.path.join(data_dir, "corpus.jsonl"))
+    corpus.save(calib, os.path.join(data_dir, "calibration.jsonl"))
     t1 = time.time()
-    emb = encode_cached([r.description for r in records], encoder, os.path.join(data_dir, f"embeddings-{encoder}.npz"))
+    emb = encode_cached([r.description for r in built], encoder, os.path.join(data_dir, f"embeddings-{encoder}.npz"))
+    is_calib = np.array([r.split == "calib" for r in built])
     print(f"corpus: {len(records)} descriptions of {len({(r.start, tuple(r.ops)) for r in records})} programs "
-          f"({sum(r.split == 'val' for r in records)} held out) in {t1 - t0:.0f} s; encoded in {time.time() - t1:.0f} s",
-          flush=True)
-    return records, TrainData.from_records(records, emb)
+          f"({sum(r.split == 'val' for r in records)} held out, {len(calib)} more in held-out wordings for "
+          f"calibration) in {t1 - t0:.0f} s; encoded in {time.time() - t1:.0f} s", flush=True)
+    return records, TrainData.from_records(records, emb[~is_calib]), calib, emb[is_calib]
 
 
 def make_trainer(data, fit_cfg: dict, *, num_workers: int = 1, use_gpu: bool = False, name: str | None = None,
@@ -130,14 +136,14 @@ def make_trainer(data, fit_cfg: dict, *, num_workers: int = 1, use_gpu: bool = F
     )
 
 
-def calibrate(bundle, encoder_name: str, records, data, limit: int = 400) -> dict:
-    """Ranking weights fitted on the held-out programs' descriptions (emergence.synthesis.calibrate)."""
+def calibrate(bundle, encoder_name: str, calib, calib_emb, limit: int = 400) -> dict:
+    """Ranking weights fitted on held-out programs described in held-out wordings
+    (emergence.synthesis.calibrate)."""
     from emergence.synthesis.calibrate import calibrate_ranking
     from emergence.synthesis.encoder import make_encoder
     from emergence.synthesis.engine import Engine
 
-    val = [r for r in records if r.split == "val"]
-    ranking = calibrate_ranking(Engine(bundle, make_encoder(encoder_name)), val, data.emb[data.is_val], limit=limit)
+    ranking = calibrate_ranking(Engine(bundle, make_encoder(encoder_name)), calib, calib_emb, limit=limit)
     print(f"ranking weights {ranking['weights']}: top-1 {ranking['top1']:.3f} on {ranking['records']} held-out "
           f"descriptions (defaults {ranking['default_top1']:.3f}; right program among candidates {ranking['recall']:.3f})",
           flush=True)
@@ -151,7 +157,7 @@ def run(*, programs: int, per_program: int, fit_cfg: dict, encoder: str = "minil
     from emergence.synthesis.fit import Bundle, FitConfig, figures
 
     FitConfig(**fit_cfg).check()
-    records, data = build_data(programs, per_program, encoder, data_dir, seed, max_len)
+    records, data, calib, calib_emb = build_data(programs, per_program, encoder, data_dir, seed, max_len)
     result = make_trainer(data, fit_cfg, **kw).fit()
     if result.error:
         raise result.error
@@ -163,7 +169,7 @@ def run(*, programs: int, per_program: int, fit_cfg: dict, encoder: str = "minil
         raise RuntimeError(f"the run stopped early: {unfinished}")
     bundle = Bundle.from_state(state["bundle"])
     figs = figures(bundle, data)
-    ranking = calibrate(bundle, encoder, records, data, calibrate_limit)
+    ranking = calibrate(bundle, encoder, calib, calib_emb, calibrate_limit)
     figs["ranking"] = {k: v for k, v in ranking.items() if k != "weights"}
     model = {**state["bundle"], "encoder_name": encoder, "figures": figs, "rank_weights": ranking["weights"],
              "corpus": {"records": len(records), "programs": int(len(set(data.pid.tolist()))), "seed": seed},
@@ -175,6 +181,30 @@ def run(*, programs: int, per_program: int, fit_cfg: dict, encoder: str = "minil
         os.replace(tmp, out)  # a reader never sees half a model
     return {"model_path": out, "figures": figs, "run_path": result.path, "checkpoint": result.checkpoint.path,
             "metrics": dict(result.metrics or {})}
+
+
+def recalibrate(model_path: str, data_dir: str, limit: int = 400) -> dict:
+    """Fit a trained model's ranking weights again (after a ranking feature was added, say) on
+    the held-out wordings in `data_dir/calibration.jsonl`; rewrites the model file atomically."""
+    import torch
+
+    from emergence.synthesis import corpus
+    from emergence.synthesis.fit import Bundle
+
+    path = os.path.join(data_dir, "calibration.jsonl")
+    if not os.path.exists(path):
+        raise ValueError(f"no {path}: this corpus predates held-out calibration wordings; train again")
+    state = torch.load(model_path, map_location="cpu", weights_only=False)
+    calib = corpus.load(path)
+    enc = state.get("encoder_name", "minilm")
+    emb = encode_cached([r.description for r in calib], enc, os.path.join(data_dir, f"embeddings-{enc}.npz"))
+    ranking = calibrate(Bundle.from_state(state), enc, calib, emb, limit)
+    state["rank_weights"] = ranking["weights"]
+    state.setdefault("figures", {})["ranking"] = {k: v for k, v in ranking.items() if k != "weights"}
+    tmp = model_path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, model_path)
+    return ranking
 
 
 def parse_args(argv=None):
@@ -199,6 +229,8 @@ def parse_args(argv=None):
     ap.add_argument("--data", default="runs/emergence", help="corpus and embedding cache")
     ap.add_argument("--out", default="runs/emergence/model.pt", help="the trained model file")
     ap.add_argument("--address", help="Ray cluster (default: RAY_ADDRESS, else a private local Ray)")
+    ap.add_argument("--recalibrate", action="store_true", help="no training: fit --out's ranking weights again on "
+                                                               "--data's held-out wordings")
     args = ap.parse_args(argv)
     base = QUICK if args.quick else DEFAULTS
     for key, value in base.items():
@@ -209,6 +241,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.recalibrate:
+        try:
+            return recalibrate(args.out, args.data)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     fit_cfg = {"batch": args.batch_size, "lr": args.lr, "T": args.diffusion_steps, "sample_steps": args.sample_steps,
                "epochs_contrastive": args.epochs_contrastive, "epochs_diffusion": args.epochs_diffusion,
                "epochs_scorer": args.epochs_scorer, "seed": args.seed}

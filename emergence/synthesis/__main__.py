@@ -2,6 +2,7 @@
 
     python -m emergence.synthesis "keep the words longer than four letters"
     python -m emergence.synthesis "add k to each number" --arity 2 --examples '[{"args": [[1, 2], 3], "expected": [4, 5]}]'
+    python -m emergence.synthesis --refine program.json "then keep the first 3"   # feedback on a previous program
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import sys
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m emergence.synthesis", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("intent")
+    ap.add_argument("intent", help="what the tool should do (with --refine: the feedback)")
+    ap.add_argument("--refine", metavar="PROGRAM", help="a previous answer's program (JSON text or a .json file) to "
+                                                        "change as the feedback (the positional text) says")
     ap.add_argument("--arity", type=int, help="parameters of the tool (default: from the examples, else 1)")
     ap.add_argument("--examples", help="JSON list of {args, expected}; candidates are checked in the sandbox")
     ap.add_argument("--model", default="runs/emergence/model.pt", help="trained engine (python -m training.emergence)")
@@ -44,14 +47,20 @@ def main(argv=None) -> int:
         executor = open_executor()
     try:
         service = SynthesisService(engine, verify=sandbox_verifier(executor.run) if executor else None)
-        answer = service.synthesize(args.intent, arity, examples, args.candidates)
+        if args.refine:
+            answer = service.refine(args.intent, program=_program(args.refine), examples=examples)
+        else:
+            answer = service.synthesize(args.intent, arity, examples, args.candidates)
     except SynthesisInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except CannotSynthesize as exc:
+        closest = exc.detail.get("closest_capabilities") or [
+            f"{e['kind']}: {e['description']}" for e in exc.detail.get("edits_considered", [])]
         print(json.dumps(exc.detail, indent=1) if args.json else
-              f"cannot synthesize: {exc.detail['message']}\nclosest capabilities:\n  "
-              + "\n  ".join(exc.detail["closest_capabilities"]), file=sys.stdout if args.json else sys.stderr)
+              f"cannot synthesize: {exc.detail['message']}\n"
+              + ("closest capabilities" if "closest_capabilities" in exc.detail else "edits considered")
+              + ":\n  " + "\n  ".join(closest), file=sys.stdout if args.json else sys.stderr)
         return 1
     finally:
         if executor is not None:
@@ -61,9 +70,25 @@ def main(argv=None) -> int:
     else:
         verified = answer["verified"]
         print(answer["code"])
-        print(f"# coherence {answer['coherence']:.3f}" + (f", passed {verified['passed']}/{verified['total']} examples"
-                                                          if verified else ", not verified (no examples)"))
+        how = {"composition": " (composed from its clauses)", "memory": " (reused from memory)"}.get(answer["found_by"], "")
+        if answer.get("edit"):
+            how = f" ({answer['edit']['kind']}: {answer['edit']['description']})"
+        conf = "a value the feedback states" if answer["coherence"] is None else f"coherence {answer['coherence']:.3f}"
+        print(f"# {conf}{how}" + (f", passed {verified['passed']}/{verified['total']} examples"
+                                  if verified else ", not verified (no examples)"))
     return 0
+
+
+def _program(text: str) -> dict:
+    """--refine's program: JSON text, or the path of a JSON file (a whole answer is fine: its "program")."""
+    import os
+    from .engine import SynthesisInputError
+
+    try:
+        value = json.loads(open(text).read() if os.path.isfile(text) else text)
+    except (json.JSONDecodeError, OSError) as exc:
+        raise SynthesisInputError("program", f"--refine is neither JSON nor a readable JSON file: {exc}") from None
+    return value.get("program", value) if isinstance(value, dict) else value
 
 
 if __name__ == "__main__":

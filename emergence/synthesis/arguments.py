@@ -75,7 +75,8 @@ distinct unique first last inside within under named called as is e.g i.e""".spl
 # verbs and adjectives of requests: never taken as a field or column name by the last-resort rule
 NOT_NAMES = set("""return returns get find list compute give extract sort sorted count sum total average mean
 show collect parse read take keep make build write produce output calculate determine report want need tool
-function helper how many much most least more less than text data alphabetical ascending descending order""".split())
+function helper how many much most least more less than text data alphabetical ascending descending order
+then next finally after afterwards""".split())
 # how a kind of argument is found: arg name -> kind (`path` depends on the operation)
 ARG_KIND = {"n": "count", "k": "number", "other": "number", "sep": "sep", "sub": "string", "prefix": "string",
             "old": "string", "new": "string", "pattern": "string", "body": "string", "name": "column"}

@@ -1,10 +1,11 @@
-"""Fitting the ranking weights on held-out corpus programs (never on evaluation intents).
+"""Fitting the ranking weights on held-out corpus programs and wordings (never on evaluation intents).
 
 The engine ranks candidates by w_scorer * logit(coherence) + w_align * alignment + w_votes *
-log(votes). After training, `calibrate_ranking` synthesizes from validation descriptions (whose
-programs the networks never saw), records every candidate's three features and whether it is
-the described program, and picks the weights on a small grid that put the right program first
-most often. Candidates are compared by their operations, the part the networks choose.
+log(votes). After training, `calibrate_ranking` synthesizes from held-out descriptions
+(validation programs, which the networks never saw, in wordings training never used: the
+corpus's "calib" split), records every candidate's three features and whether it is the
+described program, and picks the weights on a small grid that put the right program first most
+often. Candidates are compared by their operations, the part the networks choose.
 """
 
 from __future__ import annotations

@@ -165,6 +165,20 @@ def programs(max_len: int = 3, n_probe: int = 10, seed: int = 0) -> list[tuple]:
 LEADS = ["Return", "Compute", "Give me", "Find", "Get", "Produce", "Output", "Calculate", "Write a function that returns",
          "I need", "Determine", "Work out", "Create a tool returning", "Build a helper that gives", "Report"]
 GIVENS = ["Given {p}, ", "Take {p}, ", "Starting from {p}, ", "For {p}: ", "With {p} as input, ", "From {p}, "]
+# how a description may point at its input once it has been named, or without naming it at all
+SHORT_INPUTS = {"ints": ["the list", "the numbers", "a list", "the ints"], "nums": ["the values", "the list", "the numbers"],
+                "words": ["the strings", "the list", "the words"], "text": ["the text", "the string", "a string"],
+                "html": ["the page", "the HTML", "the markup"], "json": ["the JSON", "the document"],
+                "csv": ["the CSV", "the table"], "url": ["the URL", "the link"], "path": ["the file", "the path"]}
+
+
+def held_out_phrases(options: list, held_out: bool) -> list:
+    """Wordings are split like programs: of any list of four or more, the last is kept out of
+    training and used only to describe held-out programs for calibration, so the ranking is
+    fitted on phrasings the networks never read (as real requests will be)."""
+    if len(options) < 4:
+        return options
+    return options[-1:] if held_out else options[:-1]
 
 
 def _fill(template: str, x: str, op: str, args: dict, rng) -> str:
@@ -172,33 +186,47 @@ def _fill(template: str, x: str, op: str, args: dict, rng) -> str:
     return template.format(x=x, **words)
 
 
-def describe(seq, start: str, args: list[dict], rng: random.Random) -> str:
-    """One description of a pipeline, in one of four styles."""
-    p = rng.choice(INPUT_PHRASES[start])
+def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bool = False) -> str:
+    """One description of a pipeline, in one of five styles (`held_out`: with the wordings and
+    sentence frames that training never sees; see `held_out_phrases`)."""
+    pick = lambda options: rng.choice(held_out_phrases(options, held_out))  # noqa: E731
+    p = pick(INPUT_PHRASES[start])
+    if rng.random() < 0.15:  # the input named briefly, as people often do
+        p = rng.choice(SHORT_INPUTS[start])
 
     def nested(upto: int) -> str:
         x = p
         for i in range(upto):
-            x = _fill(rng.choice(PHRASES[seq[i]]["np"]), x, seq[i], args[i], rng)
+            x = _fill(pick(PHRASES[seq[i]]["np"]), x, seq[i], args[i], rng)
         return x
+
+    def clauses(ops, op_args) -> list[str]:
+        return [_fill(pick(PHRASES[op]["then"]), "", op, a, rng) for op, a in zip(ops, op_args)]
 
     style = rng.random()
     last = len(seq) - 1
-    if style < 0.3:
-        text = f"{rng.choice(LEADS)} {nested(len(seq))}"
+    if held_out and style < 0.35:  # frames of held-out descriptions only
+        text = rng.choice([f"What is {nested(len(seq))}?", f"A function that takes {p} and returns {nested(len(seq))}",
+                           f"Input: {p}. Output: {nested(len(seq))}."])
+    elif held_out and style < 0.5 and len(seq) > 1:
+        first = _fill(pick(PHRASES[seq[0]]["vp"]), p, seq[0], args[0], rng)
+        rest = clauses(seq[1:], args[1:])
+        text = first + "".join(f". {w} " + r for w, r in zip(["After that,", "Next,", "Finally,"][-len(rest):], rest))
+    elif style < 0.3:
+        text = f"{pick(LEADS)} {nested(len(seq))}"
     elif style < 0.55:
-        text = _fill(rng.choice(PHRASES[seq[last]]["vp"]), nested(last), seq[last], args[last], rng)
+        text = _fill(pick(PHRASES[seq[last]]["vp"]), nested(last), seq[last], args[last], rng)
     elif style < 0.8 or len(seq) == 1:
-        clauses = [_fill(rng.choice(PHRASES[op]["then"]), "", op, a, rng) for op, a in zip(seq, args)]
-        joined = clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + rng.choice([" and ", ", then ", " and then "]) + clauses[-1]
-        text = rng.choice(GIVENS).format(p=p) + joined
+        parts = clauses(seq, args)
+        joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + rng.choice([" and ", ", then ", " and then "]) + parts[-1]
+        text = (pick(GIVENS).format(p=p) if rng.random() < 0.8 else "") + joined  # bare clauses: input implied
     else:
-        first = _fill(rng.choice(PHRASES[seq[0]]["vp"]), p, seq[0], args[0], rng)
-        rest = [_fill(rng.choice(PHRASES[op]["then"]), "", op, a, rng) for op, a in zip(seq[1:], args[1:])]
+        first = _fill(pick(PHRASES[seq[0]]["vp"]), p, seq[0], args[0], rng)
+        rest = clauses(seq[1:], args[1:])
         text = first + "".join(rng.choice([", then ", " and ", "; "]) + r for r in rest)
     text = " ".join(text.split())
     text = text[:1].upper() + text[1:] if rng.random() < 0.85 else text[:1].lower() + text[1:]
-    if rng.random() < 0.7:
+    if rng.random() < 0.7 and not text.endswith((".", "?")):
         text += "."
     return text
 
@@ -263,9 +291,11 @@ LENGTH_WEIGHT = {1: 4, 2: 2}
 
 
 def build(max_len: int = 3, per_program: int = 6, max_programs: int | None = None, ref_prob: float = 0.3,
-          val_fraction: float = 0.1, seed: int = 0, with_traces: bool = True) -> list[Record]:
+          val_fraction: float = 0.1, seed: int = 0, with_traces: bool = True, calibration: int = 0) -> list[Record]:
     """The corpus: `per_program` described variants of every kept program (x4 for one step, x2 for
-    two; all programs of 1-2 steps, longer ones sampled down to `max_programs` in all)."""
+    two; all programs of 1-2 steps, longer ones sampled down to `max_programs` in all), split
+    "train" / "val" by program; plus `calibration` descriptions of each validation program in
+    held-out wordings (split "calib"), for fitting the ranking only -- never trained on."""
     rng = random.Random(seed)
     progs = programs(max_len, seed=seed)
     if max_programs is not None and len(progs) > max_programs:
@@ -274,7 +304,9 @@ def build(max_len: int = 3, per_program: int = 6, max_programs: int | None = Non
     for seq, start in progs:
         split = _split_of(seq, start, val_fraction)
         # short programs are few but are what most requests ask for: more wordings of each
-        for j in range(per_program * LENGTH_WEIGHT.get(len(seq), 1)):
+        n = per_program * LENGTH_WEIGHT.get(len(seq), 1)
+        for j in range(n + (calibration if split == "val" else 0)):
+            held_out = j >= n
             args = []
             for i, op in enumerate(seq):
                 a = canonical_args(op, seq[i + 1] if i + 1 < len(seq) else None, rng)
@@ -282,14 +314,15 @@ def build(max_len: int = 3, per_program: int = 6, max_programs: int | None = Non
                     if name in REF_PARAM and rng.random() < ref_prob:
                         a[name] = {"ref": REF_PARAM[name]}
                 args.append(a)
-            desc = describe(seq, start, args, rng)
+            desc = describe(seq, start, args, rng, held_out=held_out)
             try:
                 prog = make_program(seq, start, args, name="tool", intent=desc)
                 check(prog)
             except Exception:
                 continue  # e.g. the same parameter twice with two types
             rid = hashlib.sha1(f"{start}:{'/'.join(seq)}:{j}".encode()).hexdigest()[:12]
-            records.append(Record(rid, list(seq), start, prog.to_dict(), desc, len(prog.params), split,
+            records.append(Record(rid, list(seq), start, prog.to_dict(), desc, len(prog.params),
+                                  "calib" if held_out else split,
                                   _trace_rows(prog, start, rng) if with_traces and j == 0 else []))
     return records
 

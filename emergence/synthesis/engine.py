@@ -97,7 +97,8 @@ def tool_name(intent: str) -> str:
 
 
 # ranking: rank_score = w_scorer * logit(coherence) + w_align * alignment + w_votes * log(votes);
-# the weights are fitted on the corpus's held-out programs after training (`calibrate_ranking`)
+# the weights are fitted after training on held-out programs described in held-out wordings
+# (`calibrate_ranking`)
 DEFAULT_RANK_WEIGHTS = {"scorer": 1.0, "align": 10.0, "votes": 1.0}
 
 
@@ -207,6 +208,20 @@ class Engine:
                 break
         return out
 
+    @torch.no_grad()
+    def judge(self, intent_vector, arity: int, op_lists: list) -> tuple[list[float], list[float]]:
+        """(coherence, alignment) of each op sequence for an intent: the scorer's probability and
+        the action encoder's cosine, as the ranking sees them."""
+        if not op_lists:
+            return [], []
+        emb = torch.as_tensor(intent_vector, dtype=torch.float32)[None]
+        cond = condition(emb, torch.tensor([arity]))
+        tok = torch.tensor([tokens(list(o)) for o in op_lists])
+        coherence = torch.sigmoid(self.bundle.scorer(cond.expand(len(op_lists), -1), tok))
+        enc = self.bundle.encoder
+        align = (enc.encode_texts(emb) @ enc.encode_programs(tok).T)[0]
+        return coherence.tolist(), align.tolist()
+
     @staticmethod
     def programs(ops: list[str], intent: str, arity: int, name: str = "tool", limit: int = 3) -> list[Program]:
         """Concrete, type-checked programs for an op sequence: arguments from the intent."""
@@ -232,10 +247,7 @@ class Engine:
 
 def capabilities(engine: Engine, intent_vector, k: int = 5) -> list[str]:
     """The operations nearest an intent, in words (what to say when it can't be synthesized)."""
-    with torch.no_grad():
-        enc = engine.bundle.encoder
-        tz = enc.encode_texts(torch.as_tensor(intent_vector, dtype=torch.float32)[None])
-        pz = enc.encode_programs(torch.tensor([tokens([op]) for op in VOCAB[1:]]))
-        best = (tz @ pz.T)[0].argsort(descending=True)[:k].tolist()
-    return [f"{VOCAB[1 + i]}: {OPS[VOCAB[1 + i]].doc}" for i in best]
-
+    ops = VOCAB[1:]
+    _, align = engine.judge(intent_vector, 1, [[op] for op in ops])
+    best = np.argsort(-np.asarray(align), kind="stable")[:k].tolist()
+    return [f"{ops[i]}: {OPS[ops[i]].doc}" for i in best]

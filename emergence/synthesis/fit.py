@@ -70,6 +70,9 @@ class TrainData:
     def from_records(cls, records, emb: np.ndarray) -> "TrainData":
         if len(records) != len(emb):
             raise ValueError(f"{len(records)} records but {len(emb)} embeddings")
+        if any(r.split not in ("train", "val") for r in records):
+            raise ValueError("only 'train' and 'val' records are training data (calibration wordings fit the "
+                             "ranking alone)")
         ids: dict = {}
         pid = np.array([ids.setdefault((r.start, tuple(r.ops)), len(ids)) for r in records])
         return cls(np.asarray(emb, np.float32), np.array([r.arity for r in records]),
@@ -192,9 +195,13 @@ def contrastive_accuracy(enc: ActionEncoder, data: TrainData, batch: int = 256, 
 @torch.no_grad()
 def denoising_figures(den: Denoiser, table: torch.Tensor, data: TrainData, steps: int, limit: int = 2000,
                       seed: int = 0, device="cpu") -> dict:
-    """Per-element MSE between DDIM samples (from pure noise, conditioned on the intent) and the
-    true latents, on data with unit variance per element; and how often rounding each slot to its
-    nearest operation gives back the exact program."""
+    """On data with unit variance per element:
+    - `denoising_mse`: the DDPM objective on held-out data -- per-element MSE of the predicted x0
+      from x_t, t drawn uniformly from the schedule (`mse_at_half_T`: at t = T/2 only);
+    - `sample_mse`: per-element MSE between DDIM samples drawn from pure noise (conditioned on the
+      intent) and the described program's latents -- a generation figure, not a denoising one: a
+      description that fits several programs counts any other one as error;
+    - `exact_program`: how often rounding each sampled slot gives back the described program."""
     den.eval()
     idx = np.arange(min(limit, len(data)))
     g = torch.Generator(device=device).manual_seed(seed)
@@ -205,7 +212,11 @@ def denoising_figures(den: Denoiser, table: torch.Tensor, data: TrainData, steps
     t = torch.full((len(idx),), den.T // 2, device=device)
     noise = torch.randn(true.shape, generator=g, device=device)
     half = den.x0_from_logits(den(den.noised(true, t, noise), t, _cond(data, idx, device)))
-    return {"sample_mse": mse, "exact_program": exact, "mse_at_half_T": float(((half - true) ** 2).mean())}
+    t = torch.randint(0, den.T, (len(idx),), generator=g, device=device)
+    noise = torch.randn(true.shape, generator=g, device=device)
+    pred = den.x0_from_logits(den(den.noised(true, t, noise), t, _cond(data, idx, device)))
+    return {"denoising_mse": float(((pred - true) ** 2).mean()), "sample_mse": mse, "exact_program": exact,
+            "mse_at_half_T": float(((half - true) ** 2).mean())}
 
 
 @torch.no_grad()

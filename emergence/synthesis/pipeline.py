@@ -6,13 +6,18 @@
 1. A verified tool stored for a near-identical intent (cosine ≥ `reuse_similarity`, same arity,
    and passing the caller's examples if any) is returned as is: `reused: true`.
 2. Otherwise the engine proposes ranked candidates. With examples, candidates run in the
-   sandbox in rank order and the first that passes them all is the answer (if none does,
-   enumerative search over the DSL gets `search_s` seconds from the examples alone); without,
-   the best candidate is the answer if the scorer finds it coherent enough.
+   sandbox in rank order and the first that passes them all is the answer (if none does, the
+   compositions of the intent's clauses are tried, then enumerative search over the DSL gets
+   `search_s` seconds from the examples alone); without, the best candidate is the answer if
+   the scorer finds it coherent enough, else the best composition (`compose.py`: every part
+   confident) -- found_by "composition", with its parts.
 3. The answer goes into declarative and procedural memory; every request, answered or not, is
    an episode.
 
 Failures are answers too: `CannotSynthesize` names why and the closest capabilities.
+
+`refine(feedback, program=... | tool_id=..., examples=...)` edits a previous tool as the
+feedback says (`refine.py`), with the same verification and memory.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ class SynthesisService:
     max_verified: int = 32  # candidates tried against the examples
     example_samples: int = 64  # draws when examples can check them (more candidates are affordable)
     search_s: float = 1.0  # with examples, when no candidate passes: enumerative search this long
+    compose: bool = True  # when no candidate will do: build the intent's clauses as chained sub-tools
 
     def synthesize(self, intent, arity=1, examples=None, n_candidates: int = 10) -> dict:
         t0 = time.perf_counter()
@@ -121,25 +127,108 @@ class SynthesisService:
     def _synthesize(self, vec, intent, arity, examples, n_candidates) -> dict:
         result = self.engine.synthesize(intent, arity, n_candidates=max(n_candidates, self.max_verified),
                                         n_samples=self.example_samples if examples else None, intent_vector=vec)
-        if not result.candidates:
-            raise CannotSynthesize("no well-typed program with arguments found in the intent",
-                                   {"closest_capabilities": capabilities(self.engine, vec)})
         if examples:
             for cand in result.candidates[:self.max_verified]:
                 passed = self.verify(cand.code, cand.function_name, examples)
                 if passed == len(examples):
                     return self._answer(cand, {"passed": passed, "total": len(examples)})
+            for comp in self._compositions(intent, arity)[:self.max_verified]:
+                passed = self.verify(comp.code, comp.function_name, examples)
+                if passed == len(examples):
+                    return self._composed(comp, {"passed": passed, "total": len(examples)})
             found = self._search(intent, arity, examples)
             if found is not None:
                 return found
             raise CannotSynthesize(f"none of the {min(len(result.candidates), self.max_verified)} best candidates "
                                    "reproduces the examples", {"closest_capabilities": capabilities(self.engine, vec),
-                                                               "best_coherence": result.best.coherence})
-        if not result.ok:
-            raise CannotSynthesize("the best candidate is not a confident match for this intent",
-                                   {"closest_capabilities": capabilities(self.engine, vec),
-                                    "best_coherence": result.best.coherence, "threshold": result.threshold})
-        return self._answer(result.best, None)
+                                                               "best_coherence": result.best and result.best.coherence})
+        if result.ok:
+            return self._answer(result.best, None)
+        # not one confident program: perhaps confident steps ("X, then Y" built from sub-tools)
+        comps = self._compositions(intent, arity)
+        if comps and comps[0].coherence >= self.engine.threshold:
+            return self._composed(comps[0], None)
+        if not result.candidates:
+            raise CannotSynthesize("no well-typed program with arguments found in the intent",
+                                   {"closest_capabilities": capabilities(self.engine, vec)})
+        raise CannotSynthesize("the best candidate is not a confident match for this intent",
+                               {"closest_capabilities": capabilities(self.engine, vec),
+                                "best_coherence": result.best.coherence, "threshold": result.threshold})
+
+    def _compositions(self, intent, arity) -> list:
+        if not self.compose:
+            return []
+        from .compose import compose
+        return compose(self.engine, intent, arity, memory=self.memory)
+
+    @staticmethod
+    def _composed(comp, verified) -> dict:
+        return {"code": comp.code, "function_name": comp.function_name, "signature": comp.signature,
+                "docstring": comp.docstring, "program": comp.program.to_dict(), "coherence": comp.coherence,
+                "confidence": comp.coherence, "verified": verified, "reused": False, "found_by": "composition",
+                "parts": list(comp.parts), "adapters": comp.adapters}
+
+    # -- refinement ----------------------------------------------------------------------------
+
+    def refine(self, feedback, program=None, tool_id=None, examples=None) -> dict:
+        """A previous program (or a stored tool's) changed as the feedback says: the first edit
+        that passes the examples, or without examples the first the engine is confident in (a
+        value the feedback states needs no confidence). Stored and recorded like a synthesis."""
+        from .refine import refine, validate_feedback
+
+        t0 = time.perf_counter()
+        feedback = validate_feedback(feedback)
+        program = self._previous(program, tool_id)
+        edits = refine(self.engine, program, feedback)
+        arity = len(program["params"])
+        examples = validate_examples(examples, arity)
+        if examples and self.verify is None:
+            raise SynthesisInputError("examples", "this service has no sandbox to check examples with")
+        intent = f"{program['intent']} ({feedback})" if program.get("intent") else feedback
+        vec = self.engine.encoder.encode([intent])[0]
+        chosen, verified = None, None
+        for e in edits[:self.max_verified]:
+            if examples:
+                passed = self.verify(e.code, e.function_name, examples)
+                if passed == len(examples):
+                    chosen, verified = e, {"passed": passed, "total": len(examples)}
+                    break
+            elif e.confidence is None or e.confidence >= self.engine.threshold:
+                chosen = e
+                break
+        if chosen is None:
+            self._episode(vec, intent, None, "cannot_refine", t0)
+            why = ("no edit the feedback reads as passes the examples" if examples
+                   else "no edit the feedback reads as is a confident match")
+            raise CannotSynthesize(why, {"edits_considered": [
+                {"kind": e.kind, "description": e.description, "confidence": e.confidence} for e in edits[:5]],
+                "latency_ms": round((time.perf_counter() - t0) * 1000, 2)})
+        answer = {"code": chosen.code, "function_name": chosen.function_name, "signature": chosen.signature,
+                  "docstring": chosen.docstring, "program": chosen.program.to_dict(), "coherence": chosen.confidence,
+                  "confidence": chosen.confidence, "verified": verified, "reused": False, "found_by": "refinement",
+                  "edit": {"kind": chosen.kind, "description": chosen.description}, "refined_from": tool_id}
+        if self.memory is not None and np.any(vec):
+            answer["tool_id"] = self.memory.store_tool(vec, ToolRecord(
+                intent=intent, code=chosen.code, function_name=chosen.function_name, signature=chosen.signature,
+                docstring=chosen.docstring, program=answer["program"], verified=verified))
+        self._episode(vec, intent, answer.get("tool_id"), "refined", t0)
+        answer["latency_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        return answer
+
+    def _previous(self, program, tool_id) -> dict:
+        if (program is None) == (tool_id is None):
+            raise SynthesisInputError("program", "give exactly one of 'program' (a previous answer's program) "
+                                                 "or 'tool_id' (a stored tool)")
+        if program is not None:
+            if not isinstance(program, dict):
+                raise SynthesisInputError("program", "must be a program object as /synthesize returns it")
+            return program
+        if isinstance(tool_id, bool) or not isinstance(tool_id, int) or tool_id < 0:
+            raise SynthesisInputError("tool_id", f"must be a non-negative integer, got {tool_id!r}")
+        stored = self.memory.get_tool(tool_id) if self.memory is not None else None
+        if stored is None or not stored.get("program"):
+            raise SynthesisInputError("tool_id", f"no stored tool {tool_id} with a program")
+        return stored["program"]
 
     def _search(self, intent, arity, examples) -> dict | None:
         """Bottom-up search over the DSL from the examples alone (the engine's candidates all
