@@ -230,6 +230,9 @@ def test_refine_never_returns_the_previous_program_and_checks_input(engine):
         refine(engine, prev, "   ")
     with pytest.raises(SynthesisInputError, match="program"):
         refine(engine, _program("x", ["REDUCE.sum"], ptype="str"), "then count")  # sum of a string
+    # a long history of refinements: no rewrite of an over-long intent, the other readings still work
+    long_prev = _program("sort the numbers " * 150, ["SORT.asc"])
+    assert refine(engine, long_prev, "then keep the first 2")[0].kind == "addition"
     with pytest.raises(SynthesisInputError, match="linear"):
         previous_program({"name": "t", "params": [{"name": "numbers", "type": "list[int]"}],
                           "steps": [{"op": "STORE", "as": "kept"}, {"op": "REDUCE.sum"}]})

@@ -30,7 +30,7 @@ import numpy as np
 
 from cluster.ray_session import ensure_ray
 
-DEFAULTS = {"programs": 3000, "per_program": 6, "epochs_contrastive": 6, "epochs_diffusion": 50, "epochs_scorer": 6}
+DEFAULTS = {"programs": 3000, "per_program": 6, "epochs_contrastive": 6, "epochs_diffusion": 80, "epochs_scorer": 6}
 QUICK = {"programs": 1800, "per_program": 3, "epochs_contrastive": 6, "epochs_diffusion": 20, "epochs_scorer": 4}
 
 

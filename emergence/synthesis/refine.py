@@ -33,7 +33,7 @@ import numpy as np
 from .arguments import fill_arguments
 from .compiler import compile_program
 from .compose import Option, _assemble, _chain
-from .engine import Engine, SynthesisInputError
+from .engine import MAX_INTENT_CHARS, Engine, SynthesisInputError
 from .models import VOCAB
 from .ops import OPS
 from .program import Program, Step, check
@@ -182,9 +182,11 @@ def refine(engine: Engine, program, feedback: str, n_readings: int = 4, limit: i
     removals = _removal_edits(engine, prev, ops, args, vec_core, intent) if np.any(vec_core) else []
     additions = _addition_edits(prev, ops, args, readings, before, intent)
     replacements = _replacement_edits(prev, ops, args, readings, intent)
-    rewrite = engine.synthesize(intent, len(prev.params), n_candidates=3)
-    rewrites = [Edit(c.program, "rewrite", f"rewritten as {' -> '.join(c.ops)}", c.coherence)
-                for c in rewrite.candidates]
+    rewrites = []
+    if len(intent) <= MAX_INTENT_CHARS and 1 <= len(prev.params) <= 4:  # what the engine takes as a request
+        rewrite = engine.synthesize(intent, len(prev.params), n_candidates=3)
+        rewrites = [Edit(c.program, "rewrite", f"rewritten as {' -> '.join(c.ops)}", c.coherence)
+                    for c in rewrite.candidates]
     for e in rewrites:
         e.program.name = prev.name
     if swap:
