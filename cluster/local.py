@@ -102,9 +102,9 @@ Try:
   curl -s -X POST {SERVE_URL}/memory/notes/add -H 'content-type: application/json' -d '{{"vectors": [[1,0,0,0],[0,1,0,0]], "ids": [1,2], "metadata": [{{"text": "first"}}, {{"text": "second"}}]}}'
   curl -s -X POST {SERVE_URL}/memory/notes/search -H 'content-type: application/json' -d '{{"vector": [0.9,0.1,0,0], "k": 1, "with_metadata": true}}'
   curl -s -X POST {SERVE_URL}/synthesize -H 'content-type: application/json' -d '{{"intent": "keep the words longer than four letters"}}'
-  curl -s -X POST {SERVE_URL}/synthesize -H 'content-type: application/json' \
+  curl -s -X POST {SERVE_URL}/synthesize -H 'content-type: application/json' \\
        -d '{{"intent": "add k to every number", "examples": [{{"args": [[1, 2], 3], "expected": [4, 5]}}]}}'
-  curl -s -X POST {SERVE_URL}/synthesize/refine -H 'content-type: application/json' \
+  curl -s -X POST {SERVE_URL}/synthesize/refine -H 'content-type: application/json' \\
        -d '{{"program": {{"name": "sort_numbers", "intent": "sort the numbers", "params": [{{"name": "numbers", "type": "list[int]"}}], "steps": [{{"op": "SORT.asc"}}]}}, "feedback": "then keep the first 3"}}'
   curl -s {SERVE_URL}/predict/model          # the NVP model: history, domains ({model_path})
   {_predict_curl(model_path)}
