@@ -383,15 +383,7 @@ class EmergenceAPI:
         """Answer: {code, function_name, signature, docstring, program, coherence, confidence,
         verified: {passed, total} | null, reused, tool_id, latency_ms}. With `examples`, the tool
         returned passed every one of them in the sandbox."""
-        if self.synthesizer is None:
-            return ApiError(503, "this app was built without the synthesis deployment").response()
-        try:
-            return JSONResponse(await self.synthesizer.synthesize.remote(body.model_dump()))
-        except ApiError as exc:
-            return exc.response()
-        except Exception as exc:
-            logger.exception("/synthesize failed")
-            return ApiError(500, f"synthesis failed: {type(exc).__name__}").response()
+        return await self._synthesizer_call("synthesize", body, "/synthesize", "synthesis")
 
     @fastapi_app.post("/synthesize/refine", responses=_SYNTH_ERRORS,
                       summary="Change a previous tool as feedback in words says")
@@ -400,15 +392,19 @@ class EmergenceAPI:
         ("only keep the first 3", "use semicolons", "don't sort them"). Answer: as /synthesize,
         plus `edit: {kind, description}` (kind: value, removal, addition, replacement, rewrite)
         and `refined_from`; `confidence` is null for a value the feedback states."""
+        return await self._synthesizer_call("refine", body, "/synthesize/refine", "refinement")
+
+    async def _synthesizer_call(self, method: str, body, route: str, what: str):
+        """A ToolSynthesizer method's answer, or its ApiError / a 500 as the API's error shape."""
         if self.synthesizer is None:
             return ApiError(503, "this app was built without the synthesis deployment").response()
         try:
-            return JSONResponse(await self.synthesizer.refine.remote(body.model_dump()))
+            return JSONResponse(await getattr(self.synthesizer, method).remote(body.model_dump()))
         except ApiError as exc:
             return exc.response()
         except Exception as exc:
-            logger.exception("/synthesize/refine failed")
-            return ApiError(500, f"refinement failed: {type(exc).__name__}").response()
+            logger.exception(f"{route} failed")
+            return ApiError(500, f"{what} failed: {type(exc).__name__}").response()
 
     @fastapi_app.get("/synthesize/model", summary="The engine behind /synthesize: loaded or not, and its settings")
     async def synthesize_model(self) -> dict:

@@ -175,10 +175,7 @@ def run(*, programs: int, per_program: int, fit_cfg: dict, encoder: str = "minil
              "corpus": {"records": len(records), "programs": int(len(set(data.pid.tolist()))), "seed": seed},
              "run_path": result.path}
     if out:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        tmp = out + ".tmp"
-        torch.save(model, tmp)
-        os.replace(tmp, out)  # a reader never sees half a model
+        _save_model(model, out)
     return {"model_path": out, "figures": figs, "run_path": result.path, "checkpoint": result.checkpoint.path,
             "metrics": dict(result.metrics or {})}
 
@@ -201,10 +198,17 @@ def recalibrate(model_path: str, data_dir: str, limit: int = 400) -> dict:
     ranking = calibrate(Bundle.from_state(state), enc, calib, emb, limit)
     state["rank_weights"] = ranking["weights"]
     state.setdefault("figures", {})["ranking"] = {k: v for k, v in ranking.items() if k != "weights"}
-    tmp = model_path + ".tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, model_path)
+    _save_model(state, model_path)
     return ranking
+
+
+def _save_model(model: dict, path: str) -> None:
+    import torch
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    torch.save(model, tmp)
+    os.replace(tmp, path)  # a reader never sees half a model
 
 
 def parse_args(argv=None):

@@ -26,10 +26,10 @@ import numpy as np
 
 from .arguments import fill_arguments
 from .compiler import compile_program
-from .engine import PARAM_NAMES, Engine, tool_name
+from .decode import no_repeats
+from .engine import Engine, tool_name
 from .ops import OPS
-from .program import Program, Step, check
-from .types import TypeCheckError
+from .program import Program
 
 MAX_PARTS = 4
 # explicit sequence words: "X, then Y", "X; Y", "X. After that, Y"
@@ -75,7 +75,7 @@ class Option:
     args: list
     coherence: float
     found_by: str  # "engine" | "memory"
-    tool_id: str | None = None
+    tool_id: int | None = None
 
 
 @dataclass
@@ -116,15 +116,7 @@ def _assemble(ops, args, intent, arity, name, pname: str | None = None) -> Progr
     if arity > 1:  # extra parameters are bound over the whole chain, from the whole intent
         progs = Engine.programs(ops, intent, arity, name, limit=1)
         return progs[0] if progs else None
-    for ptype in ("list[int]", "list[num]", "list[str]", "str"):
-        prog = Program(name, [(pname or PARAM_NAMES[ptype], ptype)], [Step(op, dict(a)) for op, a in zip(ops, args)],
-                       intent)
-        try:
-            check(prog)
-            return prog
-        except TypeCheckError:
-            continue
-    return None
+    return Engine.typed_program(ops, args, intent, name, pname)
 
 
 # one step that may join two sub-tools whose types don't meet ("take the price column" gives
@@ -184,10 +176,10 @@ def compose(engine: Engine, intent: str, arity: int = 1, memory=None, per_part: 
             prog = _assemble(ops, args, intent, arity, name)
             if prog is None:
                 continue
+            if not no_repeats(ops):
+                continue  # "sort them" read twice over a seam is not a two-step tool
             key = repr(prog.to_dict()["steps"])
             coherence = min(o.coherence for o in combo)
-            if any(a == b for a, b in zip(ops, ops[1:])):
-                continue  # "sort them" read twice over a seam is not a two-step tool
             if key in found and _rank(found[key]) <= (-coherence, -sum(o.coherence for o in combo) / len(combo)):
                 continue
             found[key] = Composition(prog, coherence, [

@@ -45,9 +45,14 @@ def sequence_type(ops: list[str]) -> str | None:
     return None
 
 
+def no_repeats(ops: list[str]) -> bool:
+    """Never the same operation twice in a row (no tool needs that; the corpus has none)."""
+    return all(a != b for a, b in zip(ops, ops[1:]))
+
+
 def well_formed(ops: list[str]) -> bool:
-    """Types, and never the same operation twice in a row (no tool needs that; the corpus has none)."""
-    return bool(sequence_type(ops)) and all(a != b for a, b in zip(ops, ops[1:]))
+    """Types, and never repeats an operation in a row."""
+    return bool(sequence_type(ops)) and no_repeats(ops)
 
 
 def beam_decode(logp: np.ndarray, vocab: list[str], beam: int = 8, keep: int = 4) -> list[tuple]:

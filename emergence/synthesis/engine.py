@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from .arguments import fill_arguments
 from .compiler import compile_program
-from .decode import beam_decode, well_formed
+from .decode import PARAM_TYPES, beam_decode, well_formed
 from .fit import Bundle
 from .models import MAX_OPS, VOCAB, condition, tokens, untokens
 from .ops import OPS
@@ -190,10 +190,7 @@ class Engine:
         if not seqs:
             return []
         counts = torch.tensor([float(c) for _, c in votes.most_common()])
-        tok = torch.tensor([tokens(o) for o in seqs])
-        logits = self.bundle.scorer(cond.expand(len(seqs), -1), tok)
-        enc = self.bundle.encoder
-        align = (enc.encode_texts(emb) @ enc.encode_programs(tok).T)[0]
+        logits, align = self._features(cond, emb, seqs)
         w = self.rank_weights
         score = (w["scorer"] * logits if use_scorer else 0) + w["align"] * align + w["votes"] * torch.log(counts)
         name = tool_name(intent)
@@ -215,34 +212,44 @@ class Engine:
         if not op_lists:
             return [], []
         emb = torch.as_tensor(intent_vector, dtype=torch.float32)[None]
-        cond = condition(emb, torch.tensor([arity]))
+        logits, align = self._features(condition(emb, torch.tensor([arity])), emb, op_lists)
+        return torch.sigmoid(logits).tolist(), align.tolist()
+
+    def _features(self, cond, emb, op_lists) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scorer logit, alignment) per op sequence, for one intent's condition and embedding."""
         tok = torch.tensor([tokens(list(o)) for o in op_lists])
-        coherence = torch.sigmoid(self.bundle.scorer(cond.expand(len(op_lists), -1), tok))
         enc = self.bundle.encoder
-        align = (enc.encode_texts(emb) @ enc.encode_programs(tok).T)[0]
-        return coherence.tolist(), align.tolist()
+        return (self.bundle.scorer(cond.expand(len(op_lists), -1), tok),
+                (enc.encode_texts(emb) @ enc.encode_programs(tok).T)[0])
 
     @staticmethod
     def programs(ops: list[str], intent: str, arity: int, name: str = "tool", limit: int = 3) -> list[Program]:
         """Concrete, type-checked programs for an op sequence: arguments from the intent."""
         out = []
         for args in fill_arguments(intent, ops, arity, limit=limit):
-            for ptype in ("list[int]", "list[num]", "list[str]", "str"):
-                params = [(PARAM_NAMES[ptype], ptype)]
-                for op, a in zip(ops, args):
-                    for arg_name, src in a.items():
-                        if "ref" in src and all(src["ref"] != p for p, _ in params):
-                            params.append((src["ref"], show(dict(OPS[op].args)[arg_name])))
-                prog = Program(name, params, [Step(op, dict(a)) for op, a in zip(ops, args)], intent)
-                try:
-                    check(prog)
-                except TypeCheckError:
-                    continue
-                if len(prog.params) != arity:
-                    break
+            prog = Engine.typed_program(ops, args, intent, name)
+            if prog is not None and len(prog.params) == arity:
                 out.append(prog)
-                break
         return out
+
+    @staticmethod
+    def typed_program(ops: list[str], args: list[dict], intent: str, name: str = "tool",
+                      pname: str | None = None) -> Program | None:
+        """These steps as a checked program: the first parameter typed as the first step needs
+        (named `pname`, else after its type), one more parameter per distinct {"ref"}; or None."""
+        for ptype in PARAM_TYPES:
+            params = [(pname or PARAM_NAMES[ptype], ptype)]
+            for op, a in zip(ops, args):
+                for arg_name, src in a.items():
+                    if "ref" in src and all(src["ref"] != p for p, _ in params):
+                        params.append((src["ref"], show(dict(OPS[op].args)[arg_name])))
+            prog = Program(name, params, [Step(op, dict(a)) for op, a in zip(ops, args)], intent)
+            try:
+                check(prog)
+                return prog
+            except TypeCheckError:
+                continue
+        return None
 
 
 def capabilities(engine: Engine, intent_vector, k: int = 5) -> list[str]:

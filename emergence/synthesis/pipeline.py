@@ -66,6 +66,13 @@ def sandbox_verifier(run):
     return verify
 
 
+def _tool_answer(tool, program: dict, confidence, verified, found_by: str, **extra) -> dict:
+    """An answer from anything compiled (a candidate, composition, edit or found program)."""
+    return {"code": tool.code, "function_name": tool.function_name, "signature": tool.signature,
+            "docstring": tool.docstring, "program": program, "coherence": confidence, "confidence": confidence,
+            "verified": verified, "reused": False, "found_by": found_by, **extra}
+
+
 @dataclass
 class SynthesisService:
     engine: Engine
@@ -95,11 +102,8 @@ class SynthesisService:
             self._episode(vec, intent, None, "cannot_synthesize", t0)
             exc.detail["latency_ms"] = round((time.perf_counter() - t0) * 1000, 2)
             raise
-        if self.memory is not None and not answer["reused"]:
-            answer["tool_id"] = self.memory.store_tool(vec, ToolRecord(
-                intent=intent, code=answer["code"], function_name=answer["function_name"],
-                signature=answer["signature"], docstring=answer["docstring"], program=answer["program"],
-                verified=answer["verified"]))
+        if not answer["reused"]:
+            self._store(vec, intent, answer)
         self._episode(vec, intent, answer.get("tool_id"), "reused" if answer["reused"] else
                       ("verified" if answer["verified"] else "unverified"), t0)
         answer["latency_ms"] = round((time.perf_counter() - t0) * 1000, 2)
@@ -128,14 +132,12 @@ class SynthesisService:
         result = self.engine.synthesize(intent, arity, n_candidates=max(n_candidates, self.max_verified),
                                         n_samples=self.example_samples if examples else None, intent_vector=vec)
         if examples:
-            for cand in result.candidates[:self.max_verified]:
-                passed = self.verify(cand.code, cand.function_name, examples)
-                if passed == len(examples):
-                    return self._answer(cand, {"passed": passed, "total": len(examples)})
-            for comp in self._compositions(intent, arity)[:self.max_verified]:
-                passed = self.verify(comp.code, comp.function_name, examples)
-                if passed == len(examples):
-                    return self._composed(comp, {"passed": passed, "total": len(examples)})
+            cand, verified = self._first_passing(result.candidates, examples)
+            if cand is not None:
+                return self._answer(cand, verified)
+            comp, verified = self._first_passing(self._compositions(intent, arity), examples)
+            if comp is not None:
+                return self._composed(comp, verified)
             found = self._search(intent, arity, examples)
             if found is not None:
                 return found
@@ -163,10 +165,25 @@ class SynthesisService:
 
     @staticmethod
     def _composed(comp, verified) -> dict:
-        return {"code": comp.code, "function_name": comp.function_name, "signature": comp.signature,
-                "docstring": comp.docstring, "program": comp.program.to_dict(), "coherence": comp.coherence,
-                "confidence": comp.coherence, "verified": verified, "reused": False, "found_by": "composition",
-                "parts": list(comp.parts), "adapters": comp.adapters}
+        return _tool_answer(comp, comp.program.to_dict(), comp.coherence, verified, "composition",
+                            parts=list(comp.parts), adapters=comp.adapters)
+
+    def _first_passing(self, tools, examples) -> tuple:
+        """(the first of up to `max_verified` tools that passes every example, its verification),
+        or (None, None)."""
+        for tool in tools[:self.max_verified]:
+            passed = self.verify(tool.code, tool.function_name, examples)
+            if passed == len(examples):
+                return tool, {"passed": passed, "total": len(examples)}
+        return None, None
+
+    def _store(self, vec, intent: str, answer: dict) -> None:
+        """Into declarative and procedural memory; the answer gets its `tool_id`."""
+        if self.memory is not None:
+            answer["tool_id"] = self.memory.store_tool(vec, ToolRecord(
+                intent=intent, code=answer["code"], function_name=answer["function_name"],
+                signature=answer["signature"], docstring=answer["docstring"], program=answer["program"],
+                verified=answer["verified"]))
 
     # -- refinement ----------------------------------------------------------------------------
 
@@ -174,28 +191,23 @@ class SynthesisService:
         """A previous program (or a stored tool's) changed as the feedback says: the first edit
         that passes the examples, or without examples the first the engine is confident in (a
         value the feedback states needs no confidence). Stored and recorded like a synthesis."""
-        from .refine import refine, validate_feedback
+        from .refine import previous_program, refine, validate_feedback
 
         t0 = time.perf_counter()
         feedback = validate_feedback(feedback)
-        program = self._previous(program, tool_id)
-        edits = refine(self.engine, program, feedback)
-        arity = len(program["params"])
-        examples = validate_examples(examples, arity)
+        prev = previous_program(self._previous(program, tool_id))
+        examples = validate_examples(examples, len(prev.params))
         if examples and self.verify is None:
             raise SynthesisInputError("examples", "this service has no sandbox to check examples with")
-        intent = f"{program['intent']} ({feedback})" if program.get("intent") else feedback
+        edits = refine(self.engine, prev, feedback)
+        intent = f"{prev.intent} ({feedback})" if prev.intent else feedback
         vec = self.engine.encoder.encode([intent])[0]
-        chosen, verified = None, None
-        for e in edits[:self.max_verified]:
-            if examples:
-                passed = self.verify(e.code, e.function_name, examples)
-                if passed == len(examples):
-                    chosen, verified = e, {"passed": passed, "total": len(examples)}
-                    break
-            elif e.confidence is None or e.confidence >= self.engine.threshold:
-                chosen = e
-                break
+        if examples:
+            chosen, verified = self._first_passing(edits, examples)
+        else:
+            chosen = next((e for e in edits[:self.max_verified]
+                           if e.confidence is None or e.confidence >= self.engine.threshold), None)
+            verified = None
         if chosen is None:
             self._episode(vec, intent, None, "cannot_refine", t0)
             why = ("no edit the feedback reads as passes the examples" if examples
@@ -203,14 +215,10 @@ class SynthesisService:
             raise CannotSynthesize(why, {"edits_considered": [
                 {"kind": e.kind, "description": e.description, "confidence": e.confidence} for e in edits[:5]],
                 "latency_ms": round((time.perf_counter() - t0) * 1000, 2)})
-        answer = {"code": chosen.code, "function_name": chosen.function_name, "signature": chosen.signature,
-                  "docstring": chosen.docstring, "program": chosen.program.to_dict(), "coherence": chosen.confidence,
-                  "confidence": chosen.confidence, "verified": verified, "reused": False, "found_by": "refinement",
-                  "edit": {"kind": chosen.kind, "description": chosen.description}, "refined_from": tool_id}
-        if self.memory is not None and np.any(vec):
-            answer["tool_id"] = self.memory.store_tool(vec, ToolRecord(
-                intent=intent, code=chosen.code, function_name=chosen.function_name, signature=chosen.signature,
-                docstring=chosen.docstring, program=answer["program"], verified=verified))
+        answer = _tool_answer(chosen, chosen.program.to_dict(), chosen.confidence, verified, "refinement",
+                              edit={"kind": chosen.kind, "description": chosen.description}, refined_from=tool_id)
+        if np.any(vec):
+            self._store(vec, intent, answer)
         self._episode(vec, intent, answer.get("tool_id"), "refined", t0)
         answer["latency_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         return answer
@@ -241,20 +249,14 @@ class SynthesisService:
             return None
         for prog in enumerate_programs(arity, examples, budget_s=self.search_s, limit=3):
             prog.name, prog.intent = tool_name(intent), intent
-            tool = compile_program(prog)
-            passed = self.verify(tool.code, tool.function_name, examples)
-            if passed == len(examples):
-                return {"code": tool.code, "function_name": tool.function_name, "signature": tool.signature,
-                        "docstring": tool.docstring, "program": prog.to_dict(), "coherence": None,
-                        "confidence": None, "verified": {"passed": passed, "total": len(examples)},
-                        "reused": False, "found_by": "search"}
+            tool, verified = self._first_passing([compile_program(prog)], examples)
+            if tool is not None:
+                return _tool_answer(tool, prog.to_dict(), None, verified, "search")
         return None
 
     @staticmethod
     def _answer(cand, verified) -> dict:
-        return {"code": cand.code, "function_name": cand.function_name, "signature": cand.signature,
-                "docstring": cand.docstring, "program": cand.program.to_dict(), "coherence": cand.coherence,
-                "confidence": cand.coherence, "verified": verified, "reused": False, "found_by": "engine"}
+        return _tool_answer(cand, cand.program.to_dict(), cand.coherence, verified, "engine")
 
     def _episode(self, vec, intent, tool_id, outcome, t0) -> None:
         if self.memory is not None:

@@ -33,6 +33,7 @@ import numpy as np
 from .arguments import fill_arguments
 from .compiler import compile_program
 from .compose import Option, _assemble, _chain
+from .decode import no_repeats
 from .engine import MAX_INTENT_CHARS, Engine, SynthesisInputError
 from .models import VOCAB
 from .ops import OPS
@@ -106,11 +107,11 @@ def _value_edits(prev, ops, args, feedback, intent) -> list[Edit]:
         defaults = fill_arguments("", [op], 1, limit=4)
         for read in fill_arguments(feedback, [op], 1, limit=2):
             new = read[0]
-            if new in [d[0] for d in defaults] or new == args[i]:
-                continue  # a default, not something the feedback said; or no change
+            if new in [d[0] for d in defaults]:
+                continue  # a default, not something the feedback said
             new = {a: (args[i][a] if "ref" in args[i].get(a, {}) else v) for a, v in new.items()}
             if new == args[i]:
-                continue
+                continue  # no change (a parameter stays a parameter)
             prog = _typed(prev, ops, args[:i] + [new] + args[i + 1:], intent)
             if prog is not None:
                 said = ", ".join(f"{a}={v['const']!r}" for a, v in new.items() if "const" in v)
@@ -198,8 +199,7 @@ def refine(engine: Engine, program, feedback: str, n_readings: int = 4, limit: i
     out, seen = [], {repr(prev.to_dict()["steps"])}
     for e in order:
         key = repr(e.program.to_dict()["steps"])
-        ops_now = [st.op for st in e.program.steps]
-        if key in seen or any(a == b for a, b in zip(ops_now, ops_now[1:])):  # sort, sort: not an edit
+        if key in seen or not no_repeats([st.op for st in e.program.steps]):  # sort, sort: not an edit
             continue
         if e.confidence is not None and not math.isfinite(e.confidence):
             continue
