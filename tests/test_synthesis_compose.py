@@ -291,6 +291,9 @@ def test_service_refines_a_program_or_a_stored_tool(memory):
     ({"feedback": "then count", "tool_id": -1}, "tool_id"),
     ({"feedback": "then count", "tool_id": 12345}, "tool_id"),  # nothing stored under it
     ({"feedback": "x" * 1001, "program": {"name": "t"}}, "feedback"),
+    # no intent and no word the encoder reads: a clear 422, not a memory error
+    ({"feedback": "!!!", "program": {"name": "t", "intent": "", "params": [{"name": "numbers", "type": "list[int]"}],
+                                     "steps": [{"op": "SORT.asc"}]}}, "feedback"),
 ])
 def test_service_refine_rejects_bad_requests(memory, kwargs, field):
     service = SynthesisService(KeywordEngine(TABLE).remember(), memory=memory)

@@ -199,9 +199,11 @@ class SynthesisService:
         examples = validate_examples(examples, len(prev.params))
         if examples and self.verify is None:
             raise SynthesisInputError("examples", "this service has no sandbox to check examples with")
-        edits = refine(self.engine, prev, feedback)
         intent = f"{prev.intent} ({feedback})" if prev.intent else feedback
         vec = self.engine.encoder.encode([intent])[0]
+        if not np.any(vec):  # nothing to file it under in memory, and nothing to read
+            raise SynthesisInputError("feedback", "has no words the intent encoder can read")
+        edits = refine(self.engine, prev, feedback)
         if examples:
             chosen, verified = self._first_passing(edits, examples)
         else:
@@ -217,8 +219,7 @@ class SynthesisService:
                 "latency_ms": round((time.perf_counter() - t0) * 1000, 2)})
         answer = _tool_answer(chosen, chosen.program.to_dict(), chosen.confidence, verified, "refinement",
                               edit={"kind": chosen.kind, "description": chosen.description}, refined_from=tool_id)
-        if np.any(vec):
-            self._store(vec, intent, answer)
+        self._store(vec, intent, answer)
         self._episode(vec, intent, answer.get("tool_id"), "refined", t0)
         answer["latency_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         return answer
