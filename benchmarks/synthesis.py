@@ -49,6 +49,7 @@ MODEL = "runs/emergence/model.pt"
 SEARCH_S = 1.0  # SynthesisService.search_s
 EXAMPLE_CANDIDATES = 32  # with examples, this many ranked candidates may be tried (as SynthesisService does)
 EXAMPLE_SAMPLES = 64  # and drawn from this many samples (SynthesisService.example_samples)
+EXAMPLE_KEEP = 3  # readings of each draw (SynthesisService.example_keep)
 LATENCY_PASSES = 3
 
 
@@ -100,10 +101,11 @@ def engine_task(engine, scorer, task, n_samples, **kw) -> dict:
 
 
 def with_examples(engine, scorer, task) -> dict:
-    """As the service does with examples: EXAMPLE_SAMPLES draws, up to EXAMPLE_CANDIDATES ranked
+    """As the service does with examples: EXAMPLE_SAMPLES draws (EXAMPLE_KEEP readings each), up to EXAMPLE_CANDIDATES ranked
     candidates run on the two examples; the first that passes both, scored on all tests."""
     t0 = time.perf_counter()
-    syn = engine.synthesize(task.intent, task.arity, n_candidates=EXAMPLE_CANDIDATES, n_samples=EXAMPLE_SAMPLES)
+    syn = engine.synthesize(task.intent, task.arity, n_candidates=EXAMPLE_CANDIDATES, n_samples=EXAMPLE_SAMPLES,
+                            keep=EXAMPLE_KEEP)
     first = next((c for c in syn.candidates if scorer.passes(c.code, c.function_name, task.tests[:2])), None)
     wall = time.perf_counter() - t0
     ok = first is not None and scorer.passes(first.code, first.function_name, task.tests)
@@ -215,7 +217,10 @@ def main(argv=None) -> dict:
     records = corpus.load(os.path.join(data_dir, "corpus.jsonl"))
     from training.emergence import encode_cached
     enc_name = state.get("encoder_name", "minilm")
-    vecs = encode_cached([r.description for r in records], enc_name, os.path.join(data_dir, f"embeddings-{enc_name}.npz"))
+    cache = os.path.join(data_dir, f"embeddings-{enc_name}.npz")
+    texts = [r.description for r in records]
+    vecs, words = encode_cached(texts, enc_name, cache, words=True) if engine.reads_words else \
+        (encode_cached(texts, enc_name, cache), None)
     retrievers = {enc_name: Retrieval(records, vecs, engine.encoder)}
     if not args.quick and enc_name != "hashing":
         hashing = HashingEncoder()
@@ -223,7 +228,7 @@ def main(argv=None) -> dict:
 
     # denoising against the number of DDIM steps, on the corpus's held-out programs
     from emergence.synthesis.fit import TrainData, denoising_figures
-    held_out = TrainData.from_records(records, vecs).part(True)
+    held_out = TrainData.from_records(records, vecs, words).part(True)
     table = engine.bundle.encoder.latent_table().detach()
     steps_sweep = {str(k): denoising_figures(engine.bundle.denoiser, table, held_out, k, limit=2000)
                    for k in (1, 2, 3, 5, 10, 20)}

@@ -32,8 +32,10 @@ def model(tmp_path_factory):
     d = tmp_path_factory.mktemp("engine")
     records = corpus.build(max_len=2, max_programs=0, per_program=1, with_traces=False, seed=2)
     corpus.save(records, d / "corpus.jsonl")
-    data = TrainData.from_records(records, HashingEncoder().encode([r.description for r in records]))
-    cfg = FitConfig(epochs_contrastive=1, epochs_diffusion=1, epochs_scorer=1, width=32, layers=1, T=20, sample_steps=4)
+    # the denoiser reads the intent's words, as the job's default model does
+    data = TrainData.from_records(records, *HashingEncoder().encode_words([r.description for r in records]))
+    cfg = FitConfig(epochs_contrastive=1, epochs_diffusion=1, epochs_scorer=1, width=32, layers=1, T=20, sample_steps=4,
+                    words=True)
     torch.save({**fit(data, cfg, log=lambda s: None).state(), "encoder_name": "hashing"}, d / "model.pt")
     return d / "model.pt"
 

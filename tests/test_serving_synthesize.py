@@ -28,8 +28,10 @@ INTENT = "add up the even numbers of a list"
 def engine_file(tmp_path_factory):
     torch.set_num_threads(1)
     records = corpus.build(max_len=2, max_programs=0, per_program=1, with_traces=False, seed=1)
-    data = TrainData.from_records(records, HashingEncoder().encode([r.description for r in records]))
-    cfg = FitConfig(epochs_contrastive=1, epochs_diffusion=1, epochs_scorer=1, width=32, layers=1, T=20, sample_steps=4)
+    # the denoiser reads the intent's words, as the job's default model does
+    data = TrainData.from_records(records, *HashingEncoder().encode_words([r.description for r in records]))
+    cfg = FitConfig(epochs_contrastive=1, epochs_diffusion=1, epochs_scorer=1, width=32, layers=1, T=20, sample_steps=4,
+                    words=True)
     bundle = fit(data, cfg, log=lambda s: None)
     path = tmp_path_factory.mktemp("engine") / "model.pt"
     torch.save({**bundle.state(), "encoder_name": "hashing"}, path)

@@ -19,7 +19,7 @@ from emergence.memory.hierarchical import HierarchicalMemory, LocalBackend, Tool
 from emergence.synthesis.compiler import compile_program
 from emergence.synthesis.compose import ADAPTERS, clause_splits, compose
 from emergence.synthesis.encoder import DIM, HashingEncoder
-from emergence.synthesis.engine import Candidate, Engine, SynthesisInputError, Synthesis, tool_name
+from emergence.synthesis.engine import Candidate, Encoding, Engine, SynthesisInputError, Synthesis, tool_name
 from emergence.synthesis.pipeline import CannotSynthesize, SynthesisService
 from emergence.synthesis.refine import previous_program, refine
 from emergence.synthesis.runtime import build_callable
@@ -40,7 +40,12 @@ class KeywordEngine:
         self.encoder = HashingEncoder()
         self.calls = []
 
-    def synthesize(self, intent, arity=1, examples=None, n_candidates=10, intent_vector=None, **_):
+    reads_words = False
+
+    def encode(self, texts):
+        return [Encoding(v) for v in self.encoder.encode(texts)]
+
+    def synthesize(self, intent, arity=1, examples=None, n_candidates=10, encoding=None, **_):
         self.calls.append(intent)
         cands = []
         hits = [(ops, coherence) for pat, ops, coherence in self.table if pat.search(intent)]

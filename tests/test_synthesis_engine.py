@@ -23,7 +23,7 @@ from emergence.memory.hierarchical import HierarchicalMemory, LocalBackend
 from emergence.sandbox import bwrap_missing, open_executor, values_equal
 from emergence.synthesis import corpus, decode, inputs, language, models
 from emergence.synthesis.encoder import DIM, HashingEncoder, MiniLMEncoder, make_encoder
-from emergence.synthesis.engine import Candidate, Engine, Synthesis, SynthesisInputError, capabilities, tool_name, \
+from emergence.synthesis.engine import Candidate, Encoding, Engine, Synthesis, SynthesisInputError, capabilities, tool_name, \
     validate_request
 from emergence.synthesis.evaluation import passes_in_process
 from emergence.synthesis.fit import PHASES, Bundle, FitConfig, TrainData, fit, roc_auc
@@ -646,8 +646,20 @@ def test_synthesize_is_seeded_by_the_intent(engine, rich_intent):
 def test_synthesize_with_a_given_vector_skips_the_encoder(engine, rich_intent, trained):
     vec = trained["encoder"].encode([rich_intent])[0]
     a = engine.synthesize(rich_intent)
-    b = engine.synthesize(rich_intent, intent_vector=vec)
+    b = engine.synthesize(rich_intent, encoding=Encoding(vec))
     assert [c.code for c in a.candidates] == [c.code for c in b.candidates]
+
+
+def test_more_readings_per_draw_widen_the_candidates(engine, rich_intent):
+    one = engine.synthesize(rich_intent, n_candidates=64)
+    three = engine.synthesize(rich_intent, n_candidates=64, keep=3)
+    _assert_candidates_sound(three)
+    assert one.samples == three.samples  # the same draws, each's best reading first
+    assert {tuple(c.ops) for c in one.candidates} <= {tuple(c.ops) for c in three.candidates}
+    assert sum(c.votes for c in three.candidates) >= sum(c.votes for c in one.candidates)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="keep"):
+            engine.synthesize(rich_intent, keep=bad)
 
 
 def test_synthesize_direct_sampler_and_without_scorer(engine, rich_intent):

@@ -18,7 +18,7 @@ from emergence.synthesis.fit import FitConfig
 from training import emergence as job
 
 TINY = {"epochs_contrastive": 1, "epochs_diffusion": 2, "epochs_scorer": 1, "batch": 128, "width": 32, "layers": 1,
-        "T": 20, "sample_steps": 4}
+        "T": 20, "sample_steps": 4, "words": True}
 
 
 def test_parse_args_quick_and_defaults():
@@ -26,6 +26,8 @@ def test_parse_args_quick_and_defaults():
     assert (quick.programs, quick.epochs_diffusion) == (job.QUICK["programs"], job.QUICK["epochs_diffusion"])
     full = job.parse_args(["--epochs-diffusion", "7"])
     assert full.epochs_diffusion == 7 and full.programs == job.DEFAULTS["programs"]
+    assert full.words == job.DEFAULTS["words"] and quick.words == job.QUICK["words"]
+    assert job.parse_args(["--no-words"]).words is False and job.parse_args(["--quick", "--words"]).words is True
 
 
 def test_encode_cached_encodes_only_new_texts(tmp_path, monkeypatch):
@@ -62,6 +64,7 @@ def test_two_worker_training_then_resume(ray_session, tmp_path):
     model = torch.load(out, weights_only=False)
     assert set(model["figures"]) >= {"contrastive", "denoising", "scorer", "ranking"}
     assert model["encoder_name"] == "hashing" and set(model["rank_weights"]) == {"scorer", "align", "votes"}
+    assert model["config"]["words"] is True  # the denoiser attends to words, trained under DDP
     assert 0 <= model["figures"]["scorer"]["roc_auc"] <= 1
     # every epoch of every phase was reported with a checkpoint, by 2 workers
     with open(os.path.join(res["checkpoint"], "metrics.json")) as f:
@@ -69,6 +72,7 @@ def test_two_worker_training_then_resume(ray_session, tmp_path):
     assert last["phase"] == "scorer" and last["world_size"] == 2
     # the trained file is an engine
     eng = Engine.load(out, encoder=HashingEncoder())
+    assert eng.reads_words and os.path.exists(os.path.join(kw["data_dir"], "embeddings-hashing-words.npz"))
     syn = eng.synthesize("add up the even numbers", 1)
     assert all(c.code.startswith(("import", "def", "class")) or "def " in c.code for c in syn.candidates)
 

@@ -19,11 +19,11 @@ import numpy as np
 GRID = {"scorer": (0.0, 0.5, 1.0, 2.0), "align": (0.0, 5.0, 10.0, 20.0), "votes": (0.0, 0.5, 1.0, 2.0)}
 
 
-def candidate_features(engine, records, vectors) -> list[list[tuple]]:
-    """Per record: [(scorer logit, alignment, log votes, is the described program)]."""
+def candidate_features(engine, records, encodings) -> list[list[tuple]]:
+    """Per record (with its `Encoding`): [(scorer logit, alignment, log votes, is the described program)]."""
     rows = []
-    for rec, vec in zip(records, vectors):
-        syn = engine.synthesize(rec.description, rec.arity, n_candidates=64, intent_vector=vec)
+    for rec, enc in zip(records, encodings):
+        syn = engine.synthesize(rec.description, rec.arity, n_candidates=64, encoding=enc)
         feats, seen = [], set()
         for c in syn.candidates:
             if tuple(c.ops) in seen:
@@ -44,12 +44,12 @@ def top1(rows, w) -> float:
     return hits / max(1, len(rows))
 
 
-def calibrate_ranking(engine, records, vectors, limit: int = 400, seed: int = 0) -> dict:
+def calibrate_ranking(engine, records, encodings, limit: int = 400, seed: int = 0) -> dict:
     """Best grid weights on up to `limit` validation records: {"weights", "top1", "recall", "default_top1"}."""
     idx = list(range(len(records)))
     random.Random(seed).shuffle(idx)
     idx = idx[:limit]
-    rows = candidate_features(engine, [records[i] for i in idx], np.asarray(vectors)[idx])
+    rows = candidate_features(engine, [records[i] for i in idx], [encodings[i] for i in idx])
     best_w, best = None, -1.0
     for s, a, v in itertools.product(GRID["scorer"], GRID["align"], GRID["votes"]):
         w = {"scorer": s, "align": a, "votes": v}

@@ -105,8 +105,8 @@ def _memory_options(memory, vec, clause: str, min_similarity: float) -> list[Opt
     return out
 
 
-def _engine_options(engine: Engine, clause: str, vec, per_part: int) -> list[Option]:
-    syn = engine.synthesize(clause, 1, n_candidates=per_part, intent_vector=vec)
+def _engine_options(engine: Engine, clause: str, encoding, per_part: int) -> list[Option]:
+    syn = engine.synthesize(clause, 1, n_candidates=per_part, encoding=encoding)
     return [Option(list(c.ops), [dict(s.args) for s in c.program.steps], c.coherence, "engine")
             for c in syn.candidates]
 
@@ -160,11 +160,12 @@ def compose(engine: Engine, intent: str, arity: int = 1, memory=None, per_part: 
     name = tool_name(intent)
     found: dict = {}
     for parts in clause_splits(intent):
-        vecs = engine.encoder.encode(parts)
+        encodings = engine.encode(parts)
         options = []
-        for i, (clause, vec) in enumerate(zip(parts, vecs)):
+        for i, (clause, enc) in enumerate(zip(parts, encodings)):
+            vec = enc.vector
             opts = _memory_options(memory, vec, clause, part_reuse) if memory is not None and np.any(vec) else []
-            opts += _engine_options(engine, clause, vec, per_part)
+            opts += _engine_options(engine, clause, enc, per_part)
             if i:  # "take the price column" means little alone: read it after the clause before
                 opts += _engine_options(engine, f"{parts[i - 1]}, then {clause}", None, per_part)
             options.append(opts)

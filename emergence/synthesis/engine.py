@@ -4,8 +4,9 @@
     result = engine.synthesize("keep the words longer than four letters", arity=1)
     result.ok, result.best.code, result.best.coherence
 
-One synthesis: encode the intent; draw `n_samples` action-sequence latents with the diffusion
-sampler (DDIM, conditioned on the intent and the arity); round each to its nearest well-typed
+One synthesis: encode the intent (its pooled vector and, when the denoiser reads them, its word
+vectors: `Engine.encode`); draw `n_samples` action-sequence latents with the diffusion sampler
+(DDIM, conditioned on the intent and the arity); round each to its nearest well-typed
 programs; fill the operations' arguments from the intent's words; compile; rank by the
 coherence scorer. With examples, candidates are tried in order and the first that reproduces
 them all wins. When even the best candidate is not coherent enough, the answer is "cannot
@@ -28,7 +29,7 @@ from .arguments import fill_arguments
 from .compiler import compile_program
 from .decode import PARAM_TYPES, beam_decode, well_formed
 from .fit import Bundle
-from .models import MAX_OPS, VOCAB, condition, tokens, untokens
+from .models import MAX_OPS, VOCAB, condition, pad_words, tokens, untokens
 from .ops import OPS
 from .program import OPS_RESERVED, Program, Step, check
 from .types import TypeCheckError, show
@@ -43,6 +44,14 @@ class SynthesisInputError(ValueError):
     def __init__(self, field_name: str, message: str):
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """An intent as the networks read it: its pooled vector (memory keys, ranking, the scorer)
+    and, for a denoiser that attends to words, its word vectors (L, dim)."""
+    vector: np.ndarray
+    words: np.ndarray | None = None
 
 
 @dataclass
@@ -119,17 +128,32 @@ class Engine:
         options.setdefault("rank_weights", state.get("rank_weights"))
         return cls(Bundle.from_state(state), encoder or make_encoder(state.get("encoder_name", "minilm")), **options)
 
+    @property
+    def reads_words(self) -> bool:
+        return bool(self.bundle.config.words)
+
+    def encode(self, texts: list[str]) -> list[Encoding]:
+        """Encodings of texts, with word vectors when the denoiser attends to them (one pass)."""
+        if self.reads_words:
+            pooled, words = self.encoder.encode_words(list(texts))
+            return [Encoding(p, w) for p, w in zip(pooled, words)]
+        return [Encoding(v) for v in self.encoder.encode(list(texts))]
+
     # -- sampling ----------------------------------------------------------------------------
 
     @torch.no_grad()
-    def _draws(self, cond: torch.Tensor, n: int, sampler: str, seed: int) -> np.ndarray:
+    def _draws(self, cond: torch.Tensor, words, n: int, sampler: str, seed: int) -> np.ndarray:
         """(n, L, V) per-slot log-probabilities from the sampler."""
         den = self.bundle.denoiser
+        w, mask = pad_words([words]) if words is not None else (None, None)
         if sampler == "ddim":
             g = torch.Generator().manual_seed(seed)
-            _, logits = den.sample(cond.expand(n, -1), steps=self.steps, guidance=self.guidance, generator=g)
+            if w is not None:
+                w, mask = w.expand(n, -1, -1), mask.expand(n, -1)
+            _, logits = den.sample(cond.expand(n, -1), steps=self.steps, guidance=self.guidance, generator=g,
+                                   words=w, words_mask=mask)
         elif sampler == "direct":  # no diffusion: one prediction from the condition and a zero latent
-            logits = den(torch.zeros(1, MAX_OPS, den.d), torch.tensor([den.T - 1]), cond)
+            logits = den(torch.zeros(1, MAX_OPS, den.d), torch.tensor([den.T - 1]), cond, w, mask)
         else:
             raise ValueError(f"sampler: unknown {sampler!r}; 'ddim' or 'direct'")
         return F.log_softmax(logits / self.temperature, dim=-1).numpy()
@@ -137,24 +161,32 @@ class Engine:
     @torch.no_grad()
     def synthesize(self, intent: str, arity: int = 1, examples: list | None = None, n_candidates: int = 10,
                    n_samples: int | None = None, sampler: str = "ddim", use_scorer: bool = True,
-                   intent_vector: np.ndarray | None = None) -> Synthesis:
+                   encoding: Encoding | None = None, keep: int = 1) -> Synthesis:
+        """`encoding`: the intent's, when the caller has it already (else it is encoded here).
+        `keep`: well-typed programs read from each draw (its best first); more than one widens
+        the candidates when examples will choose among them."""
         intent, arity = validate_request(intent, arity)
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ValueError(f"keep must be an integer ≥ 1, got {keep!r}")
         t0 = time.perf_counter()
-        emb = intent_vector if intent_vector is not None else self.encoder.encode([intent])[0]
+        encoding = encoding if encoding is not None else self.encode([intent])[0]
+        if self.reads_words and encoding.words is None:
+            raise ValueError("this engine's denoiser attends to word vectors: encode the intent with Engine.encode")
+        emb = encoding.vector
         t_enc = time.perf_counter()
         cond = condition(torch.as_tensor(emb, dtype=torch.float32)[None], torch.tensor([arity]))
         n = n_samples or self.n_samples
         seed = int.from_bytes(hashlib.sha256(intent.encode()).digest()[:4], "little")
-        logp = self._draws(cond, n, sampler, seed)
+        logp = self._draws(cond, encoding.words if self.reads_words else None, n, sampler, seed)
         votes: Counter = Counter()
         samples = []
         variants: dict = {}  # draws often agree: work out each distinct one's variants once
         for lp in logp:
             greedy = untokens(lp.argmax(-1))
-            if sampler != "direct" and well_formed(greedy):  # the most likely ops already type
+            if sampler != "direct" and keep == 1 and well_formed(greedy):  # the most likely ops already type
                 decoded = [(greedy, 0.0, None)]
             else:
-                decoded = beam_decode(lp, VOCAB, beam=8, keep=3 if sampler == "direct" else 1)
+                decoded = beam_decode(lp, VOCAB, beam=8, keep=3 if sampler == "direct" else keep)
             samples.append(decoded[0][0] if decoded else None)
             for ops, _, _ in decoded:
                 # a draw also supports its well-typed prefixes (a surplus step at the end is the

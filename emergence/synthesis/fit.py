@@ -18,7 +18,10 @@ import torch
 from torch.nn import functional as F
 
 from .decode import sequence_type
-from .models import MAX_OPS, VOCAB, ActionEncoder, CoherenceScorer, Denoiser, condition, contrastive_loss, tokens
+from .models import (MAX_OPS, VOCAB, ActionEncoder, CoherenceScorer, Denoiser, condition, contrastive_loss, pad_words,
+                     tokens)
+
+TEXT_DIM = 384  # the intent encoders' vector size
 
 PHASES = ("contrastive", "diffusion", "scorer")
 
@@ -37,6 +40,7 @@ class FitConfig:
     cond_drop: float = 0.1  # classifier-free guidance: train unconditionally this often
     mse_weight: float = 1.0  # MSE of the predicted x0 next to the slots' cross-entropy
     sample_steps: int = 10
+    words: bool = False  # the denoiser also attends to the intent's word vectors (TrainData.words)
     seed: int = 0
 
     def check(self) -> "FitConfig":
@@ -59,29 +63,38 @@ class FitConfig:
 
 @dataclass
 class TrainData:
-    """Arrays over corpus records: intent embeddings, arities, program tokens, program ids."""
+    """Arrays over corpus records: intent embeddings, arities, program tokens, program ids, and
+    (for a denoiser that attends to words) each description's word vectors."""
     emb: np.ndarray
     arity: np.ndarray
     tok: np.ndarray
     pid: np.ndarray
     is_val: np.ndarray
+    words: np.ndarray | None = None  # object array of (L_i, dim) float16 arrays
 
     @classmethod
-    def from_records(cls, records, emb: np.ndarray) -> "TrainData":
+    def from_records(cls, records, emb: np.ndarray, words: list | None = None) -> "TrainData":
         if len(records) != len(emb):
             raise ValueError(f"{len(records)} records but {len(emb)} embeddings")
+        if words is not None and len(words) != len(records):
+            raise ValueError(f"{len(records)} records but {len(words)} word-vector lists")
         if any(r.split not in ("train", "val") for r in records):
             raise ValueError("only 'train' and 'val' records are training data (calibration wordings fit the "
                              "ranking alone)")
         ids: dict = {}
         pid = np.array([ids.setdefault((r.start, tuple(r.ops)), len(ids)) for r in records])
+        if words is not None:
+            arr = np.empty(len(words), dtype=object)
+            arr[:] = [np.asarray(w, np.float16) for w in words]
+            words = arr
         return cls(np.asarray(emb, np.float32), np.array([r.arity for r in records]),
                    np.array([tokens(r.ops) for r in records]), pid,
-                   np.array([r.split == "val" for r in records]))
+                   np.array([r.split == "val" for r in records]), words)
 
     def part(self, val: bool) -> "TrainData":
         m = self.is_val == val
-        return TrainData(self.emb[m], self.arity[m], self.tok[m], self.pid[m], self.is_val[m])
+        return TrainData(self.emb[m], self.arity[m], self.tok[m], self.pid[m], self.is_val[m],
+                         None if self.words is None else self.words[m])
 
     def __len__(self):
         return len(self.emb)
@@ -101,6 +114,13 @@ def _batches(n: int, batch: int, rng: np.random.Generator, rank: int, world: int
 
 def _cond(data: TrainData, idx, device="cpu") -> torch.Tensor:
     return condition(torch.from_numpy(data.emb[idx]), torch.from_numpy(data.arity[idx])).to(device)
+
+
+def _words(data: TrainData, idx, device="cpu") -> tuple:
+    """(word vectors, mask) for these records, or (None, None) when the data has none."""
+    if data.words is None:
+        return None, None
+    return pad_words(list(data.words[idx]), device)
 
 
 def _long(a, device="cpu") -> torch.Tensor:
@@ -205,16 +225,17 @@ def denoising_figures(den: Denoiser, table: torch.Tensor, data: TrainData, steps
     den.eval()
     idx = np.arange(min(limit, len(data)))
     g = torch.Generator(device=device).manual_seed(seed)
-    x0, logits = den.sample(_cond(data, idx, device), steps=steps, generator=g)
+    words, mask = _words(data, idx, device)
+    x0, logits = den.sample(_cond(data, idx, device), steps=steps, generator=g, words=words, words_mask=mask)
     true = table[_long(data.tok[idx], device)]
     mse = float(((x0 - true) ** 2).mean())
     exact = float((logits.argmax(-1).cpu().numpy() == data.tok[idx]).all(1).mean())
     t = torch.full((len(idx),), den.T // 2, device=device)
     noise = torch.randn(true.shape, generator=g, device=device)
-    half = den.x0_from_logits(den(den.noised(true, t, noise), t, _cond(data, idx, device)))
+    half = den.x0_from_logits(den(den.noised(true, t, noise), t, _cond(data, idx, device), words, mask))
     t = torch.randint(0, den.T, (len(idx),), generator=g, device=device)
     noise = torch.randn(true.shape, generator=g, device=device)
-    pred = den.x0_from_logits(den(den.noised(true, t, noise), t, _cond(data, idx, device)))
+    pred = den.x0_from_logits(den(den.noised(true, t, noise), t, _cond(data, idx, device), words, mask))
     return {"denoising_mse": float(((pred - true) ** 2).mean()), "sample_mse": mse, "exact_program": exact,
             "mse_at_half_T": float(((half - true) ** 2).mean())}
 
@@ -254,7 +275,7 @@ class Bundle:
     def from_state(cls, state: dict) -> "Bundle":
         if state.get("vocab") != VOCAB:
             raise ValueError("checkpoint was trained on a different set of operations; retrain it")
-        cfg = FitConfig(**state["config"])
+        cfg = FitConfig(**{"words": False, **state["config"]})  # models from before word attention
         b = cls.new(cfg)
         b.encoder.load_state_dict(state["encoder"])
         b.denoiser.load_state_dict(state["denoiser"])
@@ -266,7 +287,8 @@ class Bundle:
     @classmethod
     def new(cls, cfg: FitConfig) -> "Bundle":
         torch.manual_seed(cfg.seed)
-        return cls(ActionEncoder(d=cfg.d), Denoiser(d=cfg.d, width=cfg.width, layers=cfg.layers, T=cfg.T),
+        return cls(ActionEncoder(d=cfg.d), Denoiser(d=cfg.d, width=cfg.width, layers=cfg.layers, T=cfg.T,
+                                                    words_dim=TEXT_DIM if cfg.words else 0),
                    CoherenceScorer(), cfg)
 
 
@@ -281,6 +303,12 @@ def fit(data: TrainData, cfg: FitConfig, *, rank: int = 0, world: int = 1, wrap=
     train, val = data.part(False), data.part(True)
     if len(train) == 0 or len(val) == 0:
         raise ValueError("need both training and validation records")
+    if cfg.words and data.words is None:
+        raise ValueError("this config's denoiser attends to word vectors: build the TrainData with words= "
+                         "(the encoder's encode_words)")
+    if not cfg.words:
+        train, val = (TrainData(*[getattr(p, f) for f in ("emb", "arity", "tok", "pid", "is_val")])
+                      for p in (train, val))  # word vectors the model does not use
     rng = np.random.default_rng(cfg.seed + 1000 * sum(done.values()))
 
     def after(phase, epoch, metrics, opt, sched=None):
@@ -333,7 +361,10 @@ def fit(data: TrainData, cfg: FitConfig, *, rank: int = 0, world: int = 1, wrap=
             cond = _cond(train, idx, device)
             drop = torch.rand(len(idx), device=device) < cfg.cond_drop
             cond = torch.where(drop[:, None], core.null.expand_as(cond), cond)
-            logits = den(xt, t, cond)
+            words, mask = _words(train, idx, device)
+            if mask is not None:  # a dropped intent loses its words too
+                mask = mask & ~drop[:, None]
+            logits = den(xt, t, cond, words, mask)
             loss = F.cross_entropy(logits.reshape(-1, len(VOCAB)), tok.reshape(-1)) + \
                 cfg.mse_weight * F.mse_loss(core.x0_from_logits(logits), x0)
             opt.zero_grad(), loss.backward()
@@ -370,6 +401,8 @@ def fit(data: TrainData, cfg: FitConfig, *, rank: int = 0, world: int = 1, wrap=
 
 def figures(bundle: Bundle, data: TrainData) -> dict:
     """The validation figures of a trained bundle (the benchmark reports these)."""
+    if bundle.config.words and data.words is None:
+        raise ValueError("this model attends to word vectors: the TrainData needs words=")
     val = data.part(True)
     table = bundle.encoder.latent_table().detach()
     return {"contrastive": contrastive_accuracy(bundle.encoder, val),

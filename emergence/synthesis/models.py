@@ -7,7 +7,9 @@ together). A program's latent is its operations' vectors, slot by slot (`MAX_OPS
 to unit variance per element. The **denoiser** is a small transformer that, given a noised
 latent, the diffusion time and the intent (plus the wanted arity), predicts the clean latent
 through per-slot logits over the operations (DDPM training; DDIM sampling in any number of
-steps). The **coherence scorer** judges how well
+steps). Besides the pooled intent vector it can attend to the intent's word vectors
+(cross-attention, `words_dim`): which step comes first, and which words go with which step, is
+in the words and blurred in their mean. The **coherence scorer** judges how well
 a whole program fits an intent, trained on true pairs against invalid and near-miss programs.
 """
 
@@ -113,16 +115,24 @@ class Denoiser(nn.Module):
     slots plus the MSE of that x0; sampled with DDIM in any number of steps."""
 
     def __init__(self, d: int = 32, cond_dim: int = 384 + MAX_ARITY, width: int = 192, layers: int = 3,
-                 heads: int = 4, T: int = 200):
+                 heads: int = 4, T: int = 200, words_dim: int = 0):
         super().__init__()
-        self.d, self.T, self.width = d, T, width
+        self.d, self.T, self.width, self.words_dim = d, T, width, words_dim
         self.inp = nn.Linear(d, width)
         self.pos = nn.Parameter(torch.randn(MAX_OPS + 1, width) * 0.02)
         self.t_mlp = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
         self.c_mlp = nn.Sequential(nn.Linear(cond_dim, width), nn.SiLU(), nn.Linear(width, width))
         self.null = nn.Parameter(torch.zeros(cond_dim))  # the "no intent" condition (guidance)
-        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True)
-        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        if words_dim:
+            self.w_proj = nn.Sequential(nn.Linear(words_dim, width), nn.LayerNorm(width))
+            # always one key to attend to: the words of a dropped (or empty) intent are all masked
+            self.null_word = nn.Parameter(torch.randn(1, 1, width) * 0.02)
+            self.w_kv = nn.Linear(width, 2 * width)  # keys and values of the words, shared by every block
+            self.blocks = nn.ModuleList(WordsBlock(width, heads) for _ in range(layers))
+        else:
+            layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True,
+                                               norm_first=True)
+            self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)
         self.out = nn.Linear(width, len(VOCAB))
         self.register_buffer("alphas_bar", cosine_alphas_bar(T))
@@ -131,14 +141,39 @@ class Denoiser(nn.Module):
     def set_table(self, table: torch.Tensor) -> None:
         self.table.copy_(table.detach())
 
-    def forward(self, x_t, t, cond):
+    def forward(self, x_t, t, cond, words=None, words_mask=None):
+        """`words` (B, L, words_dim) with `words_mask` (B, L), True where a word is real; None (or
+        a model without `words_dim`): the pooled condition alone."""
         temb = self.t_mlp(timestep_embedding(t, self.width))
         c = self.c_mlp(cond) + temb
         # the intent goes in as a token of its own and into every slot: at high noise the slots
         # carry nothing else, and the program must come from the intent
         h = torch.cat([c[:, None], self.inp(x_t) + c[:, None]], dim=1) + self.pos
-        h = self.norm(self.blocks(h))
-        return self.out(h[:, 1:])
+        if not self.words_dim:
+            return self.out(self.norm(self.blocks(h))[:, 1:])
+        k, v, bias = self.words_kv(words, words_mask, h.shape[0])
+        for block in self.blocks:
+            h = block(h, k, v, bias)
+        return self.out(self.norm(h)[:, 1:])
+
+    def words_kv(self, words, words_mask, batch: int):
+        """Keys, values (Bw, heads, 1 + L, width/heads) and the additive mask of the word memory.
+        Bw is 1 when every row reads the same words (the sampler's draws for one intent), so
+        they are projected once, not once per draw."""
+        Bw = 1 if words is None else words.shape[0]
+        memory = self.null_word.expand(Bw, 1, -1)
+        keep = torch.ones(Bw, 1, dtype=torch.bool, device=memory.device)
+        if words is not None and words.shape[1]:
+            memory = torch.cat([memory, self.w_proj(words.float())], dim=1)
+            keep = torch.cat([keep, words_mask.bool()], dim=1)
+        heads = self.blocks[0].heads
+        k, v = self.w_kv(memory).view(Bw, memory.shape[1], 2, heads, -1).permute(2, 0, 3, 1, 4)
+        bias = torch.zeros(keep.shape, device=memory.device).masked_fill(~keep, float("-inf"))[:, None, None]
+        if Bw != batch:
+            if Bw != 1:
+                raise ValueError(f"word vectors for {Bw} intents but {batch} latents")
+            k, v, bias = k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1), bias.expand(batch, -1, -1, -1)
+        return k, v, bias
 
     def x0_from_logits(self, logits):
         return torch.softmax(logits, dim=-1) @ self.table
@@ -148,7 +183,8 @@ class Denoiser(nn.Module):
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
     @torch.no_grad()
-    def sample(self, cond, steps: int = 10, guidance: float = 1.0, generator=None, eta: float = 0.0):
+    def sample(self, cond, steps: int = 10, guidance: float = 1.0, generator=None, eta: float = 0.0,
+               words=None, words_mask=None):
         """DDIM (eta=0: deterministic given the starting noise) in `steps` steps -> (x0, logits of
         the last step). Classifier-free guidance mixes conditional and unconditional logits when
         guidance != 1."""
@@ -161,9 +197,9 @@ class Denoiser(nn.Module):
         logits = None
         for i, t in enumerate(ts):
             tt = t.expand(B)
-            logits = self(x, tt, cond)
+            logits = self(x, tt, cond, words, words_mask)
             if guidance != 1.0:
-                uncond = self(x, tt, null)
+                uncond = self(x, tt, null)  # no words either
                 logits = uncond + guidance * (logits - uncond)
             x0 = self.x0_from_logits(logits)
             if i + 1 == len(ts):
@@ -174,6 +210,28 @@ class Denoiser(nn.Module):
             noise = torch.randn(x.shape, generator=generator, device=x.device) if eta > 0 else 0.0
             x = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma ** 2).clamp(min=0).sqrt() * eps + sigma * noise
         return self.x0_from_logits(logits), logits
+
+
+class WordsBlock(nn.Module):
+    """Pre-norm transformer block: self-attention over the slots, cross-attention from the slots
+    to the intent's words (keys and values given), then an MLP."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2, self.ln3 = nn.LayerNorm(width), nn.LayerNorm(width), nn.LayerNorm(width)
+        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.q, self.o = nn.Linear(width, width), nn.Linear(width, width)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+
+    def forward(self, h, k, v, bias):
+        x = self.ln1(h)
+        h = h + self.attn(x, x, x, need_weights=False)[0]
+        B, S, W = h.shape
+        q = self.q(self.ln2(h)).view(B, S, self.heads, -1).transpose(1, 2)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        h = h + self.o(a.transpose(1, 2).reshape(B, S, W))
+        return h + self.mlp(self.ln3(h))
 
 
 class CoherenceScorer(nn.Module):
@@ -192,3 +250,18 @@ class CoherenceScorer(nn.Module):
         p = h.mean(dim=1)
         c = self.cond(cond)
         return self.head(torch.cat([p, c, p * c], dim=-1)).squeeze(-1)
+
+
+def pad_words(words: list, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-text word vectors (L_i, dim) -> (B, max L, dim) float32 and the mask of real words."""
+    if not len(words):
+        raise ValueError("pad_words needs at least one text")
+    n = max(1, max(len(w) for w in words))
+    dim = words[0].shape[-1]
+    out = torch.zeros(len(words), n, dim)
+    mask = torch.zeros(len(words), n, dtype=torch.bool)
+    for i, w in enumerate(words):
+        if len(w):
+            out[i, :len(w)] = torch.as_tensor(w, dtype=torch.float32)
+            mask[i, :len(w)] = True
+    return out.to(device), mask.to(device)

@@ -81,6 +81,9 @@ class SynthesisService:
     reuse_similarity: float = 0.95
     max_verified: int = 32  # candidates tried against the examples
     example_samples: int = 64  # draws when examples can check them (more candidates are affordable)
+    # and the best 3 well-typed readings of each draw: on held-out programs in held-out wordings the
+    # described program is among 32 candidates 0.85 of the time, against 0.825 with one reading
+    example_keep: int = 3
     search_s: float = 1.0  # with examples, when no candidate passes: enumerative search this long
     compose: bool = True  # when no candidate will do: build the intent's clauses as chained sub-tools
 
@@ -92,11 +95,12 @@ class SynthesisService:
             raise SynthesisInputError("n_candidates", f"must be an integer from 1 to 64, got {n_candidates!r}")
         if examples and self.verify is None:
             raise SynthesisInputError("examples", "this service has no sandbox to check examples with")
-        vec = self.engine.encoder.encode([intent])[0]
+        encoding = self.engine.encode([intent])[0]
+        vec = encoding.vector
         if not np.any(vec):
             raise SynthesisInputError("intent", "has no words the intent encoder can read")
         try:
-            answer = self._reuse(vec, intent, arity, examples) or self._synthesize(vec, intent, arity, examples,
+            answer = self._reuse(vec, intent, arity, examples) or self._synthesize(encoding, intent, arity, examples,
                                                                                   n_candidates)
         except CannotSynthesize as exc:
             self._episode(vec, intent, None, "cannot_synthesize", t0)
@@ -128,9 +132,11 @@ class SynthesisService:
                     "found_by": "memory"}
         return None
 
-    def _synthesize(self, vec, intent, arity, examples, n_candidates) -> dict:
+    def _synthesize(self, encoding, intent, arity, examples, n_candidates) -> dict:
+        vec = encoding.vector
         result = self.engine.synthesize(intent, arity, n_candidates=max(n_candidates, self.max_verified),
-                                        n_samples=self.example_samples if examples else None, intent_vector=vec)
+                                        n_samples=self.example_samples if examples else None, encoding=encoding,
+                                        keep=self.example_keep if examples else 1)
         if examples:
             cand, verified = self._first_passing(result.candidates, examples)
             if cand is not None:

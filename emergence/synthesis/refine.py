@@ -174,8 +174,9 @@ def refine(engine: Engine, program, feedback: str, n_readings: int = 4, limit: i
     core = ALTERNATIVE.sub("", feedback) if swap else NEGATION.sub("", feedback)
     before = bool(BEFORE.search(feedback))
     core = " ".join(FILLER.sub("", BEFORE.sub(" ", core)).split()) or feedback
-    vec_core = engine.encoder.encode([core])[0]
-    syn = engine.synthesize(core, 1, n_candidates=n_readings, intent_vector=vec_core)
+    enc_core = engine.encode([core])[0]
+    vec_core = enc_core.vector
+    syn = engine.synthesize(core, 1, n_candidates=n_readings, encoding=enc_core)
     readings = [Option(list(c.ops), [dict(s.args) for s in c.program.steps], c.coherence, "engine")
                 for c in syn.candidates]
 
