@@ -159,6 +159,17 @@ def test_fit_with_words_trains_and_round_trips(trained):
                                    b2.denoiser(x, t, cond, words, torch.ones(3, 4, dtype=torch.bool)))
 
 
+def test_word_drop_trains_and_is_checked(trained):
+    small = TrainData(*[getattr(trained["data"], f) for f in ("emb", "arity", "tok", "pid", "is_val", "words")])
+    cfg = FitConfig(**{**CFG, "epochs_contrastive": 0, "epochs_diffusion": 1, "epochs_scorer": 0, "word_drop": 0.3})
+    losses = []
+    b = fit(small, cfg, report=lambda p, e, m, s: losses.append(m["loss"]), log=lambda *a: None)
+    assert b.config.word_drop == 0.3 and len(losses) == 1 and np.isfinite(losses[0])
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="word_drop"):
+            FitConfig(word_drop=bad).check()
+
+
 def test_fit_with_words_refuses_data_without_them(trained):
     data = trained["data"]
     bare = TrainData(data.emb, data.arity, data.tok, data.pid, data.is_val)

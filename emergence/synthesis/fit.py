@@ -41,6 +41,7 @@ class FitConfig:
     mse_weight: float = 1.0  # MSE of the predicted x0 next to the slots' cross-entropy
     sample_steps: int = 10
     words: bool = False  # the denoiser also attends to the intent's word vectors (TrainData.words)
+    word_drop: float = 0.0  # in diffusion training, each word is hidden from the denoiser this often
     seed: int = 0
 
     def check(self) -> "FitConfig":
@@ -56,8 +57,9 @@ class FitConfig:
             raise ValueError(f"width must be a multiple of 4 (the denoiser's attention heads), got {self.width}")
         if not 0 < self.lr < 1:
             raise ValueError(f"lr must be in (0, 1), got {self.lr}")
-        if not 0 <= self.cond_drop < 1:
-            raise ValueError(f"cond_drop must be in [0, 1), got {self.cond_drop}")
+        for name in ("cond_drop", "word_drop"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         return self
 
 
@@ -364,6 +366,8 @@ def fit(data: TrainData, cfg: FitConfig, *, rank: int = 0, world: int = 1, wrap=
             words, mask = _words(train, idx, device)
             if mask is not None:  # a dropped intent loses its words too
                 mask = mask & ~drop[:, None]
+                if cfg.word_drop:  # and any word may be missing: no one word is indispensable
+                    mask = mask & (torch.rand(mask.shape, device=device) >= cfg.word_drop)
             logits = den(xt, t, cond, words, mask)
             loss = F.cross_entropy(logits.reshape(-1, len(VOCAB)), tok.reshape(-1)) + \
                 cfg.mse_weight * F.mse_loss(core.x0_from_logits(logits), x0)
