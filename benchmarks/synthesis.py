@@ -49,7 +49,7 @@ MODEL = "runs/emergence/model.pt"
 SEARCH_S = 1.0  # SynthesisService.search_s
 EXAMPLE_CANDIDATES = 32  # with examples, this many ranked candidates may be tried (as SynthesisService does)
 EXAMPLE_SAMPLES = 64  # and drawn from this many samples (SynthesisService.example_samples)
-EXAMPLE_KEEP = 3  # readings of each draw (SynthesisService.example_keep)
+EXAMPLE_KEEP = 3  # readings of each draw, its slots sampled (SynthesisService.example_keep)
 LATENCY_PASSES = 3
 
 
@@ -101,11 +101,12 @@ def engine_task(engine, scorer, task, n_samples, **kw) -> dict:
 
 
 def with_examples(engine, scorer, task) -> dict:
-    """As the service does with examples: EXAMPLE_SAMPLES draws (EXAMPLE_KEEP readings each), up to EXAMPLE_CANDIDATES ranked
-    candidates run on the two examples; the first that passes both, scored on all tests."""
+    """As the service does with examples: EXAMPLE_SAMPLES draws (slots sampled, EXAMPLE_KEEP readings each), up to
+    EXAMPLE_CANDIDATES ranked candidates run on the two examples; the first that passes both,
+    scored on all tests."""
     t0 = time.perf_counter()
     syn = engine.synthesize(task.intent, task.arity, n_candidates=EXAMPLE_CANDIDATES, n_samples=EXAMPLE_SAMPLES,
-                            keep=EXAMPLE_KEEP)
+                            keep=EXAMPLE_KEEP, sample_slots=True)
     first = next((c for c in syn.candidates if scorer.passes(c.code, c.function_name, task.tests[:2])), None)
     wall = time.perf_counter() - t0
     ok = first is not None and scorer.passes(first.code, first.function_name, task.tests)

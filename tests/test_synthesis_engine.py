@@ -662,6 +662,16 @@ def test_more_readings_per_draw_widen_the_candidates(engine, rich_intent):
             engine.synthesize(rich_intent, keep=bad)
 
 
+def test_sampled_slots_are_seeded_by_the_intent_and_stay_well_typed(engine, rich_intent):
+    a = engine.synthesize(rich_intent, n_candidates=64, n_samples=32, keep=3, sample_slots=True)
+    b = engine.synthesize(rich_intent, n_candidates=64, n_samples=32, keep=3, sample_slots=True)
+    _assert_candidates_sound(a)
+    assert [c.code for c in a.candidates] == [c.code for c in b.candidates]  # reproducible
+    greedy = engine.synthesize(rich_intent, n_candidates=64, n_samples=32, keep=3)
+    assert a.samples != greedy.samples  # the draws are read differently
+    assert all(s is None or decode.sequence_type(s) is not None for s in a.samples)
+
+
 def test_synthesize_direct_sampler_and_without_scorer(engine, rich_intent):
     d = engine.synthesize(rich_intent, sampler="direct")
     _assert_candidates_sound(d)

@@ -161,10 +161,12 @@ class Engine:
     @torch.no_grad()
     def synthesize(self, intent: str, arity: int = 1, examples: list | None = None, n_candidates: int = 10,
                    n_samples: int | None = None, sampler: str = "ddim", use_scorer: bool = True,
-                   encoding: Encoding | None = None, keep: int = 1) -> Synthesis:
+                   encoding: Encoding | None = None, keep: int = 1, sample_slots: bool = False) -> Synthesis:
         """`encoding`: the intent's, when the caller has it already (else it is encoded here).
-        `keep`: well-typed programs read from each draw (its best first); more than one widens
-        the candidates when examples will choose among them."""
+        `keep`: well-typed programs read from each draw (its best first). `sample_slots`: read
+        each draw by sampling every slot's operation from its predicted distribution (Gumbel-max,
+        seeded by the intent), not by taking the most likely one. Both widen the candidates
+        when examples will choose among them."""
         intent, arity = validate_request(intent, arity)
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
             raise ValueError(f"keep must be an integer ≥ 1, got {keep!r}")
@@ -178,6 +180,8 @@ class Engine:
         n = n_samples or self.n_samples
         seed = int.from_bytes(hashlib.sha256(intent.encode()).digest()[:4], "little")
         logp = self._draws(cond, encoding.words if self.reads_words else None, n, sampler, seed)
+        if sample_slots:  # argmax of log p + Gumbel noise is a sample from p, slot by slot
+            logp = logp + np.random.default_rng(seed).gumbel(size=logp.shape)
         votes: Counter = Counter()
         samples = []
         variants: dict = {}  # draws often agree: work out each distinct one's variants once

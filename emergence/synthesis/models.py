@@ -262,6 +262,6 @@ def pad_words(words: list, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
     mask = torch.zeros(len(words), n, dtype=torch.bool)
     for i, w in enumerate(words):
         if len(w):
-            out[i, :len(w)] = torch.as_tensor(w, dtype=torch.float32)
+            out[i, :len(w)] = torch.tensor(w, dtype=torch.float32)  # a copy: w may be read-only (Ray)
             mask[i, :len(w)] = True
     return out.to(device), mask.to(device)

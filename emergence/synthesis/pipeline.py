@@ -81,8 +81,9 @@ class SynthesisService:
     reuse_similarity: float = 0.95
     max_verified: int = 32  # candidates tried against the examples
     example_samples: int = 64  # draws when examples can check them (more candidates are affordable)
-    # and the best 3 well-typed readings of each draw: on held-out programs in held-out wordings the
-    # described program is among 32 candidates 0.85 of the time, against 0.825 with one reading
+    # and each draw read by sampling its slots, keeping the best 3 well-typed readings: on held-out
+    # programs in held-out wordings the described program is then among 32 candidates 0.89 of the
+    # time, against 0.825 with the single most likely reading (0.85 with three)
     example_keep: int = 3
     search_s: float = 1.0  # with examples, when no candidate passes: enumerative search this long
     compose: bool = True  # when no candidate will do: build the intent's clauses as chained sub-tools
@@ -136,7 +137,7 @@ class SynthesisService:
         vec = encoding.vector
         result = self.engine.synthesize(intent, arity, n_candidates=max(n_candidates, self.max_verified),
                                         n_samples=self.example_samples if examples else None, encoding=encoding,
-                                        keep=self.example_keep if examples else 1)
+                                        keep=self.example_keep if examples else 1, sample_slots=bool(examples))
         if examples:
             cand, verified = self._first_passing(result.candidates, examples)
             if cand is not None:
