@@ -21,6 +21,7 @@ import threading
 import numpy as np
 
 DIM = 384
+WORD = re.compile(r"[\w#@']+")  # the hashing encoder's words
 MAX_WORDS = 64  # word vectors kept per text (intents are rarely longer; the denoiser's memory cost)
 
 
@@ -84,9 +85,9 @@ class HashingEncoder:
     def encode(self, texts: list[str], batch_size: int = 0) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
-            words = re.findall(r"[\w#@']+", text.lower())
+            words = WORD.findall(text.lower())
             feats = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
-            feats += [w[j:j + 3] for w in words for j in range(max(1, len(w) - 2))]
+            feats += [g for w in words for g in _trigrams(w)]
             out[i] = self._hashed(feats)
         return out
 
@@ -94,8 +95,8 @@ class HashingEncoder:
         """Pooled vectors and, per word, the hashed word and its character 3-grams."""
         words = []
         for text in texts:
-            ws = re.findall(r"[\w#@']+", text.lower())[:MAX_WORDS]
-            rows = [self._hashed([w] + [w[j:j + 3] for j in range(max(1, len(w) - 2))]) for w in ws]
+            ws = WORD.findall(text.lower())[:MAX_WORDS]
+            rows = [self._hashed([w] + _trigrams(w)) for w in ws]
             words.append(np.stack(rows).astype(np.float16) if rows else np.zeros((0, self.dim), np.float16))
         return self.encode(texts), words
 
@@ -106,6 +107,10 @@ class HashingEncoder:
             v[h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
         n = np.linalg.norm(v)
         return v / n if n > 0 else v
+
+
+def _trigrams(word: str) -> list[str]:
+    return [word[j:j + 3] for j in range(max(1, len(word) - 2))]
 
 
 def make_encoder(name: str = "minilm"):

@@ -145,11 +145,10 @@ class Engine:
     def _draws(self, cond: torch.Tensor, words, n: int, sampler: str, seed: int) -> np.ndarray:
         """(n, L, V) per-slot log-probabilities from the sampler."""
         den = self.bundle.denoiser
+        # one row of words for all n draws: the denoiser projects them once and broadcasts
         w, mask = pad_words([words]) if words is not None else (None, None)
         if sampler == "ddim":
             g = torch.Generator().manual_seed(seed)
-            if w is not None:
-                w, mask = w.expand(n, -1, -1), mask.expand(n, -1)
             _, logits = den.sample(cond.expand(n, -1), steps=self.steps, guidance=self.guidance, generator=g,
                                    words=w, words_mask=mask)
         elif sampler == "direct":  # no diffusion: one prediction from the condition and a zero latent

@@ -10,6 +10,7 @@ epoch's metrics and a state dict that `resume=` accepts to continue where a run 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 from dataclasses import asdict, dataclass
 
@@ -309,8 +310,8 @@ def fit(data: TrainData, cfg: FitConfig, *, rank: int = 0, world: int = 1, wrap=
         raise ValueError("this config's denoiser attends to word vectors: build the TrainData with words= "
                          "(the encoder's encode_words)")
     if not cfg.words:
-        train, val = (TrainData(*[getattr(p, f) for f in ("emb", "arity", "tok", "pid", "is_val")])
-                      for p in (train, val))  # word vectors the model does not use
+        # no batch pads word vectors the model does not read
+        train, val = dataclasses.replace(train, words=None), dataclasses.replace(val, words=None)
     rng = np.random.default_rng(cfg.seed + 1000 * sum(done.values()))
 
     def after(phase, epoch, metrics, opt, sched=None):
