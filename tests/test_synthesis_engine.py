@@ -161,6 +161,26 @@ def test_build_is_deterministic_and_varies_descriptions(records):
     assert any(r.arity > 1 for r in records) and any(r.arity == 1 for r in records)
 
 
+def test_plumbing_steps_are_sometimes_left_unsaid():
+    import random
+    csv_mean = ("PARSE_CSV.rows", "EXTRACT_ELEMENTS.column", "MAP.to_number", "REDUCE.mean")
+    assert corpus.implied_steps(csv_mean) == [0, 2]  # the mean needs numbers; a column needs rows
+    # sorting can take the column's strings, so converting them is a choice to be said
+    assert corpus.implied_steps(csv_mean[:3] + ("SORT.asc",)) == [0]
+    assert corpus.implied_steps(csv_mean[:3]) == [0]  # a last step is what is asked for
+    assert corpus.implied_steps(("MAP.square", "REDUCE.sum")) == []
+    assert all(not OPS[op].args for op in corpus.PLUMBING)  # leaving one unsaid loses no argument
+    rng = random.Random(0)
+    texts = []
+    for _ in range(200):
+        args = [corpus.canonical_args(op, nxt, rng) for op, nxt in zip(csv_mean, csv_mean[1:] + (None,))]
+        texts.append(corpus.describe(csv_mean, "csv", args, rng).lower())
+    said = lambda *words: sum(any(w in t for w in words) for t in texts)  # noqa: E731
+    # about half the descriptions leave the parsing, and about half the conversion, unsaid
+    assert 40 < said("row", "record") < 160 and 40 < said("number", "numeric") < 160
+    assert said("mean", "average") == len(texts)  # what was asked for is always said
+
+
 def test_build_splits_by_program(records):
     splits = defaultdict(set)
     for r in records:

@@ -186,13 +186,35 @@ def _fill(template: str, x: str, op: str, args: dict, rng) -> str:
     return template.format(x=x, **words)
 
 
+# parsing and conversions: steps people leave unsaid when the next one can't work without them
+# ("the mean of the age column of a CSV" parses the CSV and reads the ages as numbers)
+PLUMBING = ("PARSE_CSV.rows", "PARSE_HTML.page", "PARSE_JSON.document", "MAP.to_number", "TRANSFORM.as_number",
+            "TRANSFORM.as_text", "TRANSFORM.as_list")
+UNSAID_PROB = 0.5  # how often a description leaves each such step unsaid
+
+
+def implied_steps(seq) -> list[int]:
+    """Positions of plumbing steps the next operation makes necessary: it takes none of the
+    kinds the plumbing step takes, so the step can't be dropped and needn't be said."""
+    out = []
+    for i, op in enumerate(seq[:-1]):
+        if op in PLUMBING and not {k for k, _ in KINDS[op]} & {k for k, _ in KINDS[seq[i + 1]]}:
+            out.append(i)
+    return out
+
+
 def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bool = False) -> str:
     """One description of a pipeline, in one of five styles (`held_out`: with the wordings and
-    sentence frames that training never sees; see `held_out_phrases`)."""
+    sentence frames that training never sees; see `held_out_phrases`). Each implied plumbing
+    step (`implied_steps`) is left unsaid half the time."""
     pick = lambda options: rng.choice(held_out_phrases(options, held_out))  # noqa: E731
     p = pick(INPUT_PHRASES[start])
     if rng.random() < 0.15:  # the input named briefly, as people often do
         p = rng.choice(SHORT_INPUTS[start])
+    unsaid = {i for i in implied_steps(seq) if rng.random() < UNSAID_PROB}
+    # the rest reads as if the unsaid steps were not there (the last step is always said)
+    seq = [op for i, op in enumerate(seq) if i not in unsaid]
+    args = [a for i, a in enumerate(args) if i not in unsaid]
 
     def nested(upto: int) -> str:
         x = p
