@@ -173,8 +173,12 @@ def synthesis_table(report: dict) -> str:
         rows.append(f"| {name} | {f[key]['answer_pass']:.3f} | {f[key]['top10_pass']:.3f} | – |")
     h = f.get("engine_then_search_with_two_examples")
     if h:
-        rows.append(f"| engine, then enumerative search for {h['search_s']:.0f} s if no candidate passes (the service's path) "
+        rows.append(f"| engine, then breadth-first search for {h['search_s']:.0f} s if no candidate passes "
                     f"| – | – | {h['answer_pass']:.3f} |")
+    g = f.get("engine_then_guided_search_with_two_examples")
+    if g:
+        rows.append(f"| engine, then search guided by the engine's operation prior for {g['search_s']:.0f} s "
+                    f"(the service's path) | – | – | {g['answer_pass']:.3f} |")
     for key, name in (("service", "the service as deployed: confident engine answer, else a confident composition "
                                   "of the intent's clauses, else refusal (a failure here)"),
                       ("service_no_composition", "the service without composition")):

@@ -15,12 +15,13 @@ candidate tool is executed in the sandbox against the task's tests; nothing here
 - baseline "retrieval": the corpus description nearest the intent (same encoder), its program,
   arguments from the intent as for the engine; and the same with the hashing encoder (the
   justification for a pretrained encoder).
-- the service's full path with examples: the engine's candidates, then (if none passes) the
-  enumerative search for 1 s, as `SynthesisService` does.
+- the engine's candidates with examples, then (if none passes) 1 s of search from the examples:
+  breadth-first, and best-first by the engine's operation prior (`enumerative.guided_programs`,
+  what `SynthesisService` does).
 - the service as deployed (`SynthesisService`, no memory), with and without composition: the
   engine's answer when confident, else a confident composition of the intent's clauses, else a
-  refusal (a failure here); with two examples: candidates, then compositions, then 1 s of search,
-  each checked on the examples in the sandbox.
+  refusal (a failure here); with two examples: candidates, then compositions, then 1 s of guided
+  search, each checked on the examples in the sandbox.
 - ablations: the sampler replaced by one direct prediction from the conditioning; ranking without
   the coherence scorer; ranking with the untuned default weights instead of the fitted ones.
 - latency p50/p99 per synthesis without verification (one thread, as a replica would run; three
@@ -110,7 +111,8 @@ def with_examples(engine, scorer, task) -> dict:
     first = next((c for c in syn.candidates if scorer.passes(c.code, c.function_name, task.tests[:2])), None)
     wall = time.perf_counter() - t0
     ok = first is not None and scorer.passes(first.code, first.function_name, task.tests)
-    return {"answer": ok, "top10": ok, "wall_s": wall}  # one answer: its top 10 is itself
+    # one answer: its top 10 is itself; the prior guides the search that may follow
+    return {"answer": ok, "top10": ok, "wall_s": wall, "op_prior": syn.op_prior}
 
 
 def service_task(service, scorer, task, examples: bool) -> dict:
@@ -128,11 +130,13 @@ def service_task(service, scorer, task, examples: bool) -> dict:
     return {"answer": ok, "answered": True, "found_by": answer["found_by"], "wall_s": time.perf_counter() - t0}
 
 
-def enumerative_task(scorer, task, budget_s: float) -> dict:
+def enumerative_task(scorer, task, budget_s: float, prior: dict | None = None) -> dict:
+    """Search from the two examples: breadth-first, or best-first by the engine's `prior`."""
     from emergence.synthesis.compiler import compile_program
-    from emergence.synthesis.enumerative import enumerate_programs
+    from emergence.synthesis.enumerative import enumerate_programs, guided_programs
 
-    progs = enumerate_programs(task.arity, task.tests[:2], budget_s=budget_s, limit=10)
+    progs = (guided_programs(task.arity, task.tests[:2], prior, budget_s=budget_s, limit=10) if prior else
+             enumerate_programs(task.arity, task.tests[:2], budget_s=budget_s, limit=10))
     ok = []
     for p in progs:
         tool = compile_program(p)
@@ -246,11 +250,13 @@ def main(argv=None) -> dict:
             rows["engine_examples"].append(with_examples(engine, scorer, task))
             budget = rows["engine_examples"][-1]["wall_s"]
             rows["enumerative"].append(enumerative_task(scorer, task, budget))
-            # the service's path with examples: the engine's candidates, then search for SEARCH_S
-            hybrid = dict(rows["engine_examples"][-1])
-            if not hybrid["answer"]:
-                hybrid = enumerative_task(scorer, task, SEARCH_S)
-            rows["engine_then_search"].append(hybrid)
+            # the engine's candidates, then search for SEARCH_S: breadth-first, and (the service's
+            # path) best-first by the engine's operation prior
+            engine_ex = rows["engine_examples"][-1]
+            rows["engine_then_search"].append(engine_ex if engine_ex["answer"] else
+                                              enumerative_task(scorer, task, SEARCH_S))
+            rows["engine_then_guided_search"].append(engine_ex if engine_ex["answer"] else
+                                                     enumerative_task(scorer, task, SEARCH_S, engine_ex["op_prior"]))
             for name, service in services.items():
                 rows[name].append(service_task(service, scorer, task, examples=False))
                 rows[f"{name}_examples"].append(service_task(service, scorer, task, examples=True))
@@ -301,7 +307,11 @@ def main(argv=None) -> dict:
                                      "top10_pass": rate(rows["engine_examples"], "top10"),
                                      "families": by_family(tasks, rows["engine_examples"], ["answer", "top10"])},
         "engine_then_search_with_two_examples": {"answer_pass": rate(rows["engine_then_search"], "answer"),
-                                                 "search_s": SEARCH_S},
+                                                 "search_s": SEARCH_S, "search": "breadth-first"},
+        "engine_then_guided_search_with_two_examples": {
+            "answer_pass": rate(rows["engine_then_guided_search"], "answer"), "search_s": SEARCH_S,
+            "search": "best-first by the engine's operation prior (as the service)",
+            "families": by_family(tasks, rows["engine_then_guided_search"], ["answer"])},
         **{name: {"answer_pass": rate(rows[name], "answer"), "answered_share": rate(rows[name], "answered"),
                   "precision_when_answered": (sum(r["answer"] for r in rows[name]) /
                                               max(1, sum(r["answered"] for r in rows[name]))),
@@ -333,7 +343,7 @@ def main(argv=None) -> dict:
         "pass@1 with two examples": target(figures["engine_with_two_examples"]["answer_pass"], 0.95, ">="),
         # the same goals for the service as deployed (a refusal counts as a failure)
         "pass@1 without examples (service: engine or composition)": target(figures["service"]["answer_pass"], 0.8, ">="),
-        "pass@1 with two examples (service: engine, compositions, 1 s search)":
+        "pass@1 with two examples (service: engine, compositions, 1 s guided search)":
             target(figures["service_examples"]["answer_pass"], 0.95, ">="),
         "latency p50 ms (no verification)": target(figures["latency_ms"]["p50"], 50, "<"),
         "latency p99 ms (no verification)": target(figures["latency_ms"]["p99"], 250, "<"),

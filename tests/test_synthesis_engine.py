@@ -23,8 +23,8 @@ from emergence.memory.hierarchical import HierarchicalMemory, LocalBackend
 from emergence.sandbox import bwrap_missing, open_executor, values_equal
 from emergence.synthesis import corpus, decode, inputs, language, models
 from emergence.synthesis.encoder import DIM, HashingEncoder, MiniLMEncoder, make_encoder
-from emergence.synthesis.engine import Candidate, Encoding, Engine, Synthesis, SynthesisInputError, capabilities, tool_name, \
-    validate_request
+from emergence.synthesis.engine import Candidate, Encoding, Engine, Synthesis, SynthesisInputError, capabilities, \
+    op_prior, tool_name, validate_request
 from emergence.synthesis.evaluation import passes_in_process
 from emergence.synthesis.fit import PHASES, Bundle, FitConfig, TrainData, fit, roc_auc
 from emergence.synthesis.ops import OPS
@@ -857,6 +857,46 @@ def _check_verified_reuse(service, memory, engine, intent, examples, vec):
     outcomes = sorted(ep["outcome"] for ep in memory.similar_episodes(vec, k=10))
     assert outcomes.count("reused") == 2 and outcomes.count("verified") == 1
     assert "cannot_synthesize" in outcomes
+
+
+def test_op_prior_is_each_operation_s_chance_to_fill_some_slot():
+    V = len(models.VOCAB)
+    logp = np.full((2, models.MAX_OPS, V), -1e9)
+    tok = {op: models.VOCAB.index(op) for op in ("FILTER.even", "REDUCE.sum", "MAP.square")}
+    logp[:, 2:, 0] = 0.0  # <end> from the third slot on
+    logp[0, 0, tok["FILTER.even"]] = logp[0, 1, tok["REDUCE.sum"]] = 0.0  # draw 1: even, sum
+    logp[1, 0, tok["MAP.square"]] = logp[1, 1, tok["REDUCE.sum"]] = 0.0  # draw 2: square, sum
+    prior = op_prior(logp)
+    assert set(prior) == set(models.VOCAB[1:])
+    assert prior["REDUCE.sum"] == pytest.approx(1.0)
+    assert prior["FILTER.even"] == pytest.approx(0.5) and prior["MAP.square"] == pytest.approx(0.5)
+    assert sum(prior.values()) == pytest.approx(2.0)
+    logp[0, 0] = np.log(np.full(V, 1 / V))  # a slot unsure among all V tokens
+    prior = op_prior(logp)
+    assert prior["FILTER.even"] == pytest.approx(1 / V / 2) and prior["MAP.square"] == pytest.approx((1 / V + 1) / 2)
+
+
+def test_synthesis_carries_the_op_prior_and_the_service_searches_by_it(engine, memory, monkeypatch):
+    syn = engine.synthesize("upper-case the words")
+    assert set(syn.op_prior) == set(models.VOCAB[1:]) and all(0 <= p <= 1 for p in syn.op_prior.values())
+    for op in syn.samples[0] or []:  # an operation some draw rounded to is somewhat likely
+        assert syn.op_prior[op] > 1 / len(models.VOCAB) / 2
+    # examples no candidate for this intent fits: the search finds them, guided by the prior
+    from emergence.synthesis import enumerative
+    calls = []
+
+    def spy(arity, examples, prior, **kw):
+        calls.append(prior)
+        return enumerative.guided_programs.__wrapped__(arity, examples, prior, **kw)
+
+    spy.__wrapped__ = enumerative.guided_programs
+    monkeypatch.setattr(enumerative, "guided_programs", spy)
+    service = SynthesisService(engine, verify=in_process_verifier, search_s=30.0, compose=False)
+    examples = [{"args": [[3, 1, 4, 1, 5]], "expected": 3}, {"args": [[2, 7]], "expected": 2}]  # the first
+    answer = service.synthesize("upper-case the words", examples=examples)
+    assert answer["found_by"] == "search" and answer["verified"] == {"passed": 2, "total": 2}
+    assert len(calls) == 1 and set(calls[0]) == set(models.VOCAB[1:])
+    assert in_process_verifier(answer["code"], answer["function_name"], [{"args": [[9, 1]], "expected": 9}]) == 1
 
 
 def test_service_reuses_a_verified_tool(trained, engine, memory, rich_intent):

@@ -10,7 +10,7 @@ import pytest
 
 from emergence.sandbox import bwrap_missing, open_executor
 from emergence.synthesis import EffectsRefused, Program, Step, compile_program
-from emergence.synthesis.enumerative import enumerate_programs, infer_params
+from emergence.synthesis.enumerative import enumerate_programs, guided_programs, infer_params
 from emergence.synthesis.evaluation import load_tasks, pass_at_k, passes_in_process, score_candidates, summarize
 
 NO_BWRAP = bwrap_missing()
@@ -124,6 +124,42 @@ def test_enumeration_rejects_malformed_examples():
         enumerate_programs(2, ex(([1], 1)), budget_s=0.1)
     with pytest.raises(ValueError, match="examples"):
         enumerate_programs(1, [], budget_s=0.1)
+
+
+# --- the search guided by an operation prior ------------------------------------------------------
+ACRONYM = ex(("portable network graphics", "PNG"), ("as soon as possible", "ASAP"))
+ACRONYM_PRIOR = {"TRANSFORM.words": 0.9, "MAP.first_char": 0.9, "REDUCE.join": 0.8, "TRANSFORM.upper": 0.7}
+
+
+def test_guided_search_reaches_four_steps_the_prior_names():
+    programs = guided_programs(1, ACRONYM, ACRONYM_PRIOR, budget_s=30.0, limit=1)
+    assert len(programs) == 1
+    assert len(programs[0].steps) == 4 and {s.op for s in programs[0].steps} <= set(ACRONYM_PRIOR)
+    assert passes_in_process(programs[0], ex(("ray", "R"), ("new york city", "NYC")))
+
+
+def test_guided_search_gives_the_likelier_of_two_solutions_first():
+    sorts = ex(([3, 1, 2], [1, 2, 3]), ([5, 4], [4, 5]))  # both SORT.asc and SORT.unique_sorted fit
+    for first, second in (("SORT.asc", "SORT.unique_sorted"), ("SORT.unique_sorted", "SORT.asc")):
+        programs = guided_programs(1, sorts, {first: 0.9, second: 0.1}, budget_s=30.0, limit=2)
+        assert [[s.op for s in p.steps] for p in programs] == [[first], [second]]
+
+
+def test_guided_search_still_uses_every_parameter_and_finds_nothing_when_nothing_fits():
+    programs = guided_programs(2, ex(([1, 2, 3], 0, 6), ([4, 5], 0, 9)), {"REDUCE.sum": 0.9}, budget_s=5.0, limit=2)
+    assert programs and all(any(a.get("ref") == "k" for s in p.steps for a in s.args.values()) for p in programs)
+    assert guided_programs(1, ex(([1, 2], "zebra"), ([3], "quux")), {"REDUCE.sum": 0.5}, budget_s=0.5) == []
+
+
+@pytest.mark.parametrize("prior,match", [({}, "non-empty"), ([("REDUCE.sum", 1.0)], "non-empty"),
+                                         ({"REDUCE.summ": 0.5}, "unknown operation 'REDUCE.summ'"),
+                                         ({"REDUCE.sum": 1.5}, r"prior\['REDUCE.sum'\]"),
+                                         ({"REDUCE.sum": "high"}, "probability")])
+def test_guided_search_rejects_a_bad_prior(prior, match):
+    with pytest.raises(ValueError, match=match):
+        guided_programs(1, ex(([1, 2], 3)), prior, budget_s=0.1)
+    with pytest.raises(ValueError, match=r"examples\[0\].args"):
+        guided_programs(2, ex(([1], 1)), {"REDUCE.sum": 0.5}, budget_s=0.1)
 
 
 # --- scoring ------------------------------------------------------------------------------------

@@ -76,6 +76,9 @@ class Synthesis:
     threshold: float
     latency_s: float
     timings: dict = field(default_factory=dict)
+    # {operation: the probability that it is in the program}, from the sampler's slot
+    # distributions averaged over the draws: what guides the search when no candidate will do
+    op_prior: dict = field(default_factory=dict)
 
     @property
     def best(self) -> Candidate | None:
@@ -179,6 +182,7 @@ class Engine:
         n = n_samples or self.n_samples
         seed = int.from_bytes(hashlib.sha256(intent.encode()).digest()[:4], "little")
         logp = self._draws(cond, encoding.words if self.reads_words else None, n, sampler, seed)
+        prior = op_prior(logp)
         if sample_slots:  # argmax of log p + Gumbel noise is a sample from p, slot by slot
             logp = logp + np.random.default_rng(seed).gumbel(size=logp.shape)
         votes: Counter = Counter()
@@ -206,7 +210,8 @@ class Engine:
         ranked = sorted(cands, key=lambda c: (-c.rank_score, -c.votes))[:max(1, n_candidates)]
         t_end = time.perf_counter()
         return Synthesis(intent, ranked, samples, self.threshold if use_scorer else 0.0, t_end - t0,
-                         {"encode_s": t_enc - t0, "sample_s": t_sample - t_enc, "rank_s": t_end - t_sample})
+                         {"encode_s": t_enc - t0, "sample_s": t_sample - t_enc, "rank_s": t_end - t_sample},
+                         prior)
 
     def _variants(self, ops: tuple, intent: str, arity: int) -> list[tuple]:
         out = [ops[:k] for k in range(1, len(ops) + 1) if k == len(ops) or well_formed(list(ops[:k]))]
@@ -285,6 +290,14 @@ class Engine:
             except TypeCheckError:
                 continue
         return None
+
+
+def op_prior(logp: np.ndarray) -> dict:
+    """(n, L, V) slot log-probabilities -> {operation: P(it fills some slot)}, averaged over the
+    n draws (each slot read independently, as the sampler predicts them)."""
+    p = np.exp(logp[:, :, 1:])  # token 0 is <end>
+    present = 1.0 - np.prod(1.0 - np.clip(p, 0.0, 1.0), axis=1)  # (n, V-1)
+    return {op: float(v) for op, v in zip(VOCAB[1:], present.mean(axis=0))}
 
 
 def capabilities(engine: Engine, intent_vector, k: int = 5) -> list[str]:

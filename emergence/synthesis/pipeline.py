@@ -1,16 +1,16 @@
 """The synthesis pipeline: memory first, then the engine, then verification, then memory again.
 
     service = SynthesisService(engine, memory=HierarchicalMemory(...), verify=sandbox_verifier(executor))
-    service.synthesize("list the distinct domains an HTML page links to", arity=1, examples=[...])
+    service.synthesize("collect the image sources of an HTML page", arity=1, examples=[...])
 
 1. A verified tool stored for a near-identical intent (cosine ≥ `reuse_similarity`, same arity,
    and passing the caller's examples if any) is returned as is: `reused: true`.
 2. Otherwise the engine proposes ranked candidates. With examples, candidates run in the
    sandbox in rank order and the first that passes them all is the answer (if none does, the
-   compositions of the intent's clauses are tried, then enumerative search over the DSL gets
-   `search_s` seconds from the examples alone); without, the best candidate is the answer if
-   the scorer finds it coherent enough, else the best composition (`compose.py`: every part
-   confident) -- found_by "composition", with its parts.
+   compositions of the intent's clauses are tried, then a search over the DSL gets `search_s`
+   seconds, best-first by the engine's belief in each operation, `Synthesis.op_prior`); without,
+   the best candidate is the answer if the scorer finds it coherent enough, else the best
+   composition (`compose.py`: every part confident) -- found_by "composition", with its parts.
 3. The answer goes into declarative and procedural memory; every request, answered or not, is
    an episode.
 
@@ -85,7 +85,7 @@ class SynthesisService:
     # programs in held-out wordings the described program is then among 32 candidates 0.89 of the
     # time, against 0.825 with the single most likely reading (0.85 with three)
     example_keep: int = 3
-    search_s: float = 1.0  # with examples, when no candidate passes: enumerative search this long
+    search_s: float = 1.0  # with examples, when no candidate passes: guided search this long
     compose: bool = True  # when no candidate will do: build the intent's clauses as chained sub-tools
 
     def synthesize(self, intent, arity=1, examples=None, n_candidates: int = 10) -> dict:
@@ -145,7 +145,7 @@ class SynthesisService:
             comp, verified = self._first_passing(self._compositions(intent, arity), examples)
             if comp is not None:
                 return self._composed(comp, verified)
-            found = self._search(intent, arity, examples)
+            found = self._search(intent, arity, examples, result.op_prior)
             if found is not None:
                 return found
             raise CannotSynthesize(f"none of the {min(len(result.candidates), self.max_verified)} best candidates "
@@ -246,16 +246,19 @@ class SynthesisService:
             raise SynthesisInputError("tool_id", f"no stored tool {tool_id} with a program")
         return stored["program"]
 
-    def _search(self, intent, arity, examples) -> dict | None:
-        """Bottom-up search over the DSL from the examples alone (the engine's candidates all
-        failed them); what it finds is still run in the sandbox before it is returned."""
+    def _search(self, intent, arity, examples, prior=None) -> dict | None:
+        """Search over the DSL for a program that reproduces the examples (the engine's
+        candidates all failed them), best-first by the engine's operation prior when there is
+        one (`enumerative.guided_programs`); what it finds is still run in the sandbox."""
         from .compiler import compile_program
-        from .enumerative import enumerate_programs
         from .engine import tool_name
+        from .enumerative import enumerate_programs, guided_programs
 
         if self.search_s <= 0:
             return None
-        for prog in enumerate_programs(arity, examples, budget_s=self.search_s, limit=3):
+        found = (guided_programs(arity, examples, prior, budget_s=self.search_s, limit=3) if prior else
+                 enumerate_programs(arity, examples, budget_s=self.search_s, limit=3))
+        for prog in found:
             prog.name, prog.intent = tool_name(intent), intent
             tool, verified = self._first_passing([compile_program(prog)], examples)
             if tool is not None:
