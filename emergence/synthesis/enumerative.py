@@ -275,27 +275,29 @@ def guided_programs(arity: int, examples: list[dict], prior: dict, budget_s: flo
     extra = frozenset(n for n, _ in params[1:])
     found: list[Program] = []
     root = _State(parse(params[0][1]), [ex["args"][0] for ex in examples], (), frozenset())
-    seen = {_key(root)}
+    best = {_key(root): 0.0}  # per behaviour, the cheapest pipeline found to it
     tie = itertools.count()  # equal costs: first come, first served
-    # (cost, tie, state, solves the examples): a solution waits in the queue for its turn, so
-    # solutions come out cheapest first (two examples often admit a far-fetched one as well)
-    frontier = [(0.0, next(tie), root, False)]
+    # (cost, tie, state, key | None for a solution): a solution waits in the queue for its turn,
+    # so solutions come out cheapest first (two examples often admit a far-fetched one as well)
+    frontier = [(0.0, next(tie), root, _key(root))]
     while frontier and time.monotonic() <= search.deadline:
-        c, _, state, solved = heapq.heappop(frontier)
-        if solved:
+        c, _, state, key = heapq.heappop(frontier)
+        if key is None:
             program = _program(params, state)
             if _verify(program, examples):
                 found.append(program)
                 if len(found) >= limit:
                     break
             continue
+        if c > best[key]:
+            continue  # a cheaper pipeline to the same behaviour was queued after this one
         for new in search.extensions(state):
             c_new = c + cost[new.steps[-1][0]]
             if new.used == extra and search.solves(new.values):
-                heapq.heappush(frontier, (c_new, next(tie), new, True))
+                heapq.heappush(frontier, (c_new, next(tie), new, None))
                 continue  # a solution's extensions are the solution plus redundant steps
-            key = _key(new)
-            if len(new.steps) < max_steps and key not in seen:
-                seen.add(key)
-                heapq.heappush(frontier, (c_new, next(tie), new, False))
+            k = _key(new)
+            if len(new.steps) < max_steps and c_new < best.get(k, math.inf):
+                best[k] = c_new
+                heapq.heappush(frontier, (c_new, next(tie), new, k))
     return found
