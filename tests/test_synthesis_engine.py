@@ -26,7 +26,7 @@ from emergence.synthesis.encoder import DIM, HashingEncoder, MiniLMEncoder, make
 from emergence.synthesis.engine import Candidate, Encoding, Engine, Synthesis, SynthesisInputError, capabilities, \
     op_prior, tool_name, validate_request
 from emergence.synthesis.evaluation import passes_in_process
-from emergence.synthesis.fit import PHASES, Bundle, FitConfig, TrainData, fit, roc_auc
+from emergence.synthesis.fit import PHASES, Bundle, FitConfig, TrainData, denoising_mse, fit, roc_auc
 from emergence.synthesis.ops import OPS
 from emergence.synthesis.pipeline import CannotSynthesize, SynthesisService, sandbox_verifier
 from emergence.synthesis.program import Program, Step, check
@@ -438,6 +438,18 @@ def trained(one_torch_thread):
 
     bundle = fit(data, FitConfig(**CFG), report=report, log=logs.append)
     return {"bundle": bundle, "data": data, "reports": reports, "logs": logs, "encoder": enc}
+
+
+def test_denoising_mse_covers_every_held_out_record(trained):
+    den, val = trained["bundle"].denoiser, trained["data"].part(True)
+    table = trained["bundle"].encoder.latent_table().detach()
+    a = denoising_mse(den, table, val, draws=3, seed=4, batch=64)
+    assert a["records"] == len(val) and a["draws"] == 3 and a["sd"] >= 0
+    assert a == denoising_mse(den, table, val, draws=3, seed=4, batch=64)  # seeded: reproducible
+    bands = list(a["by_t"].values())
+    assert a["mean"] > 0 and len(bands) == 4
+    assert bands[0] < bands[-1]  # nearly clean latents are easier to denoise than nearly pure noise
+    assert min(bands) <= a["mean"] <= max(bands)
 
 
 def _weights(bundle: Bundle) -> dict:
