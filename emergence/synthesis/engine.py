@@ -11,6 +11,8 @@ programs; fill the operations' arguments from the intent's words; compile; rank 
 coherence scorer. With examples, candidates are tried in order and the first that reproduces
 them all wins. When even the best candidate is not coherent enough, the answer is "cannot
 synthesize", with the closest capabilities named -- never a random program called a success.
+Every synthesis also carries `op_prior`, the sampler's belief that each operation is in the
+program, which guides the search from examples when no candidate passes (`enumerative.py`).
 """
 
 from __future__ import annotations
