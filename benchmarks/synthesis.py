@@ -133,10 +133,9 @@ def service_task(service, scorer, task, examples: bool) -> dict:
 def enumerative_task(scorer, task, budget_s: float, prior: dict | None = None) -> dict:
     """Search from the two examples: breadth-first, or best-first by the engine's `prior`."""
     from emergence.synthesis.compiler import compile_program
-    from emergence.synthesis.enumerative import enumerate_programs, guided_programs
+    from emergence.synthesis.enumerative import search_programs
 
-    progs = (guided_programs(task.arity, task.tests[:2], prior, budget_s=budget_s, limit=10) if prior else
-             enumerate_programs(task.arity, task.tests[:2], budget_s=budget_s, limit=10))
+    progs = search_programs(task.arity, task.tests[:2], budget_s, prior, limit=10)
     ok = []
     for p in progs:
         tool = compile_program(p)

@@ -124,6 +124,8 @@ class _Search:
         self.ops = [op for op in OPS.values() if not op.effects]
         self.tools: dict = {}  # (op name, input type) -> compiled one-step callable
         self.choices = {op.name: self._fill(op) for op in self.ops}
+        self.extra = frozenset(n for n, _ in params[1:])  # a solution uses every extra parameter
+        self.root = _State(parse(params[0][1]), [ex["args"][0] for ex in examples], (), frozenset())
 
     def _tool(self, op, in_type):
         """A one-step program running `op` on a value of `in_type`, its arguments as parameters;
@@ -226,15 +228,14 @@ def enumerate_programs(arity: int, examples: list[dict], budget_s: float, max_st
     _validate(arity, examples)
     params = infer_params(arity, examples)
     search = _Search(params, examples, time.monotonic() + budget_s)
-    extra = frozenset(n for n, _ in params[1:])
     found: list[Program] = []
-    level = [_State(parse(params[0][1]), [ex["args"][0] for ex in examples], (), frozenset())]
-    seen = {_key(level[0])}
+    level = [search.root]
+    seen = {_key(search.root)}
     for depth in range(1, max_steps + 1):
         nxt = []
         for state in level:
             for new in search.extensions(state):
-                if new.used == extra and search.solves(new.values):
+                if new.used == search.extra and search.solves(new.values):
                     program = _program(params, new)
                     if _verify(program, examples):
                         found.append(program)
@@ -272,14 +273,13 @@ def guided_programs(arity: int, examples: list[dict], prior: dict, budget_s: flo
     params = infer_params(arity, examples)
     search = _Search(params, examples, time.monotonic() + budget_s)
     search.ops.sort(key=lambda op: cost[op.name])  # the likeliest extensions first
-    extra = frozenset(n for n, _ in params[1:])
     found: list[Program] = []
-    root = _State(parse(params[0][1]), [ex["args"][0] for ex in examples], (), frozenset())
-    best = {_key(root): 0.0}  # per behaviour, the cheapest pipeline found to it
+    root_key = _key(search.root)
+    best = {root_key: 0.0}  # per behaviour, the cheapest pipeline found to it
     tie = itertools.count()  # equal costs: first come, first served
     # (cost, tie, state, key | None for a solution): a solution waits in the queue for its turn,
     # so solutions come out cheapest first (two examples often admit a far-fetched one as well)
-    frontier = [(0.0, next(tie), root, _key(root))]
+    frontier = [(0.0, next(tie), search.root, root_key)]
     while frontier and time.monotonic() <= search.deadline:
         c, _, state, key = heapq.heappop(frontier)
         if key is None:
@@ -293,7 +293,7 @@ def guided_programs(arity: int, examples: list[dict], prior: dict, budget_s: flo
             continue  # a cheaper pipeline to the same behaviour was queued after this one
         for new in search.extensions(state):
             c_new = c + cost[new.steps[-1][0]]
-            if new.used == extra and search.solves(new.values):
+            if new.used == search.extra and search.solves(new.values):
                 heapq.heappush(frontier, (c_new, next(tie), new, None))
                 continue  # a solution's extensions are the solution plus redundant steps
             k = _key(new)
@@ -301,3 +301,12 @@ def guided_programs(arity: int, examples: list[dict], prior: dict, budget_s: flo
                 best[k] = c_new
                 heapq.heappush(frontier, (c_new, next(tie), new, k))
     return found
+
+
+def search_programs(arity: int, examples: list[dict], budget_s: float, prior: dict | None = None,
+                    limit: int = 10) -> list[Program]:
+    """Programs consistent with the examples: best-first by `prior` when there is one
+    (`guided_programs`), else breadth-first (`enumerate_programs`)."""
+    if prior:
+        return guided_programs(arity, examples, prior, budget_s=budget_s, limit=limit)
+    return enumerate_programs(arity, examples, budget_s=budget_s, limit=limit)

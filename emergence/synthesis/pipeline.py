@@ -252,13 +252,11 @@ class SynthesisService:
         one (`enumerative.guided_programs`); what it finds is still run in the sandbox."""
         from .compiler import compile_program
         from .engine import tool_name
-        from .enumerative import enumerate_programs, guided_programs
+        from .enumerative import search_programs
 
         if self.search_s <= 0:
             return None
-        found = (guided_programs(arity, examples, prior, budget_s=self.search_s, limit=3) if prior else
-                 enumerate_programs(arity, examples, budget_s=self.search_s, limit=3))
-        for prog in found:
+        for prog in search_programs(arity, examples, self.search_s, prior, limit=3):
             prog.name, prog.intent = tool_name(intent), intent
             tool, verified = self._first_passing([compile_program(prog)], examples)
             if tool is not None:
