@@ -370,7 +370,7 @@ def test_predicted_x0_lies_in_the_span_of_the_operations(small_denoiser):
 @pytest.mark.parametrize("field,value", [
     ("d", 0), ("width", 0), ("layers", 0), ("T", 0), ("batch", 0), ("sample_steps", 0),
     ("epochs_contrastive", -1), ("epochs_diffusion", -1), ("epochs_scorer", -1),
-    ("lr", 0.0), ("lr", 1.0), ("cond_drop", 1.0), ("cond_drop", -0.1),
+    ("lr", 0.0), ("lr", 1.0), ("cond_drop", 1.0), ("cond_drop", -0.1), ("dropout", 1.0), ("dropout", -0.1),
 ])
 def test_fit_config_check_names_the_field(field, value):
     with pytest.raises(ValueError, match=rf"^{field} must"):

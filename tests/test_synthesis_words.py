@@ -80,6 +80,28 @@ def _inputs(batch=3, n_words=5):
             torch.randn(batch, DIM + models.MAX_ARITY), torch.randn(batch, n_words, DIM))
 
 
+@pytest.mark.parametrize("words_dim", [0, DIM])
+def test_dropout_acts_in_training_only(words_dim):
+    """Residual dropout changes training passes and nothing at evaluation: the same weights
+    with and without dropout give the same eval output, and a model built with dropout 0
+    is unchanged by train mode."""
+    torch.manual_seed(0)
+    plain = models.Denoiser(d=8, width=32, layers=2, heads=4, T=20, words_dim=words_dim)
+    dropped = models.Denoiser(d=8, width=32, layers=2, heads=4, T=20, words_dim=words_dim, dropout=0.3)
+    dropped.load_state_dict(plain.state_dict())  # dropout has no parameters: checkpoints load both ways
+    x, t, cond, words = _inputs()
+    cond = cond[:, :DIM + models.MAX_ARITY]
+    kw = {"words": words, "words_mask": torch.ones(3, 5, dtype=torch.bool)} if words_dim else {}
+    with torch.no_grad():
+        plain.eval(), dropped.eval()
+        torch.testing.assert_close(dropped(x, t, cond, **kw), plain(x, t, cond, **kw))
+        plain.train(), dropped.train()
+        torch.testing.assert_close(plain(x, t, cond, **kw), plain(x, t, cond, **kw))
+        assert not torch.allclose(dropped(x, t, cond, **kw), plain(x, t, cond, **kw))
+    with pytest.raises(ValueError, match="dropout"):
+        models.Denoiser(d=8, width=32, layers=1, heads=4, T=20, dropout=1.0)
+
+
 @torch.no_grad()
 def test_word_attention_reads_real_words_only(word_denoiser):
     x, t, cond, words = _inputs()

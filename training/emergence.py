@@ -34,9 +34,9 @@ from cluster.ray_session import ensure_ray
 # both at these defaults: held-out programs sampled exactly 0.91 vs 0.55 of the time, and top-1 on
 # held-out wordings 0.70 vs 0.505
 DEFAULTS = {"programs": 3000, "per_program": 6, "epochs_contrastive": 6, "epochs_diffusion": 80, "epochs_scorer": 6,
-            "words": True, "word_drop": 0.0}
+            "words": True, "word_drop": 0.0, "dropout": 0.0}
 QUICK = {"programs": 1800, "per_program": 3, "epochs_contrastive": 6, "epochs_diffusion": 20, "epochs_scorer": 4,
-         "words": True, "word_drop": 0.0}
+         "words": True, "word_drop": 0.0, "dropout": 0.0}
 
 
 def encode_cached(texts: list[str], encoder_name: str, cache_path: str, words: bool = False):
@@ -270,6 +270,8 @@ def parse_args(argv=None):
                          f"(default: {DEFAULTS['words']})")
     ap.add_argument("--word-drop", type=float, help="with --words: in training, hide each word from the denoiser "
                                                     f"this often (default: {DEFAULTS['word_drop']})")
+    ap.add_argument("--dropout", type=float, help="the denoiser's residual dropout in training "
+                                                  f"(default: {DEFAULTS['dropout']})")
     ap.add_argument("--num-workers", type=int, default=1)
     ap.add_argument("--cpus-per-worker", type=float, default=1.0)
     ap.add_argument("--use-gpu", action="store_true", help="one GPU per worker, NCCL")
@@ -301,7 +303,7 @@ def main(argv=None) -> dict:
     fit_cfg = {"batch": args.batch_size, "lr": args.lr, "T": args.diffusion_steps, "sample_steps": args.sample_steps,
                "epochs_contrastive": args.epochs_contrastive, "epochs_diffusion": args.epochs_diffusion,
                "epochs_scorer": args.epochs_scorer, "seed": args.seed, "words": args.words,
-               "word_drop": args.word_drop}
+               "word_drop": args.word_drop, "dropout": args.dropout}
     started = ensure_ray(args.address, dashboard=True)
     try:
         res = run(programs=args.programs, per_program=args.per_program, fit_cfg=fit_cfg, encoder=args.encoder,

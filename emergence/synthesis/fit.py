@@ -43,6 +43,7 @@ class FitConfig:
     sample_steps: int = 10
     words: bool = False  # the denoiser also attends to the intent's word vectors (TrainData.words)
     word_drop: float = 0.0  # in diffusion training, each word is hidden from the denoiser this often
+    dropout: float = 0.0  # the denoiser's residual dropout (its blocks' branches), training only
     seed: int = 0
 
     def check(self) -> "FitConfig":
@@ -58,7 +59,7 @@ class FitConfig:
             raise ValueError(f"width must be a multiple of 4 (the denoiser's attention heads), got {self.width}")
         if not 0 < self.lr < 1:
             raise ValueError(f"lr must be in (0, 1), got {self.lr}")
-        for name in ("cond_drop", "word_drop"):
+        for name in ("cond_drop", "word_drop", "dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         return self
@@ -322,7 +323,7 @@ class Bundle:
     def new(cls, cfg: FitConfig) -> "Bundle":
         torch.manual_seed(cfg.seed)
         return cls(ActionEncoder(d=cfg.d), Denoiser(d=cfg.d, width=cfg.width, layers=cfg.layers, T=cfg.T,
-                                                    words_dim=TEXT_DIM if cfg.words else 0),
+                                                    words_dim=TEXT_DIM if cfg.words else 0, dropout=cfg.dropout),
                    CoherenceScorer(), cfg)
 
 

@@ -115,8 +115,10 @@ class Denoiser(nn.Module):
     slots plus the MSE of that x0; sampled with DDIM in any number of steps."""
 
     def __init__(self, d: int = 32, cond_dim: int = 384 + MAX_ARITY, width: int = 192, layers: int = 3,
-                 heads: int = 4, T: int = 200, words_dim: int = 0):
+                 heads: int = 4, T: int = 200, words_dim: int = 0, dropout: float = 0.0):
         super().__init__()
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.d, self.T, self.width, self.words_dim = d, T, width, words_dim
         self.inp = nn.Linear(d, width)
         self.pos = nn.Parameter(torch.randn(MAX_OPS + 1, width) * 0.02)
@@ -128,9 +130,9 @@ class Denoiser(nn.Module):
             # always one key to attend to: the words of a dropped (or empty) intent are all masked
             self.null_word = nn.Parameter(torch.randn(1, 1, width) * 0.02)
             self.w_kv = nn.Linear(width, 2 * width)  # keys and values of the words, shared by every block
-            self.blocks = nn.ModuleList(WordsBlock(width, heads) for _ in range(layers))
+            self.blocks = nn.ModuleList(WordsBlock(width, heads, dropout) for _ in range(layers))
         else:
-            layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True,
+            layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=dropout, batch_first=True,
                                                norm_first=True)
             self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)
@@ -214,24 +216,26 @@ class Denoiser(nn.Module):
 
 class WordsBlock(nn.Module):
     """Pre-norm transformer block: self-attention over the slots, cross-attention from the slots
-    to the intent's words (keys and values given), then an MLP."""
+    to the intent's words (keys and values given), then an MLP. `dropout` on each branch's
+    output before it joins the residual stream (training only)."""
 
-    def __init__(self, width: int, heads: int):
+    def __init__(self, width: int, heads: int, dropout: float = 0.0):
         super().__init__()
         self.heads = heads
         self.ln1, self.ln2, self.ln3 = nn.LayerNorm(width), nn.LayerNorm(width), nn.LayerNorm(width)
         self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
         self.q, self.o = nn.Linear(width, width), nn.Linear(width, width)
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+        self.drop = nn.Dropout(dropout)
 
     def forward(self, h, k, v, bias):
         x = self.ln1(h)
-        h = h + self.attn(x, x, x, need_weights=False)[0]
+        h = h + self.drop(self.attn(x, x, x, need_weights=False)[0])
         B, S, W = h.shape
         q = self.q(self.ln2(h)).view(B, S, self.heads, -1).transpose(1, 2)
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        h = h + self.o(a.transpose(1, 2).reshape(B, S, W))
-        return h + self.mlp(self.ln3(h))
+        h = h + self.drop(self.o(a.transpose(1, 2).reshape(B, S, W)))
+        return h + self.drop(self.mlp(self.ln3(h)))
 
 
 class CoherenceScorer(nn.Module):
