@@ -29,7 +29,7 @@ def test_parse_args_quick_and_defaults():
     assert full.words == job.DEFAULTS["words"] and quick.words == job.QUICK["words"]
     assert job.parse_args(["--no-words"]).words is False and job.parse_args(["--quick", "--words"]).words is True
     assert full.word_drop == job.DEFAULTS["word_drop"] and job.parse_args(["--word-drop", "0.2"]).word_drop == 0.2
-    assert full.dropout == job.DEFAULTS["dropout"] and job.parse_args(["--dropout", "0.1"]).dropout == 0.1
+    assert full.dropout == job.DEFAULTS["dropout"] and job.parse_args(["--dropout", "0.25"]).dropout == 0.25
 
 
 def test_encode_cached_encodes_only_new_texts(tmp_path, monkeypatch):
