@@ -35,7 +35,7 @@ from cluster.ray_session import ensure_ray
 # held-out wordings 0.70 vs 0.505.
 # 6000 programs x 5 wordings (for 3000 x 6): the denoiser memorized its training programs (denoising
 # MSE 0.0007 on them, 0.014 on held-out ones); twice the programs halved the held-out figure, and
-# dropout 0.1 then raised top-1 on held-out wordings by 3-4 points. README: "Benchmark" under synthesis.
+# dropout 0.1 then raised top-1 on held-out wordings by 2.5 to 4 points. README: "Benchmark" under synthesis.
 DEFAULTS = {"programs": 6000, "per_program": 5, "epochs_contrastive": 6, "epochs_diffusion": 60, "epochs_scorer": 6,
             "words": True, "word_drop": 0.0, "dropout": 0.1}
 QUICK = {"programs": 1800, "per_program": 3, "epochs_contrastive": 6, "epochs_diffusion": 20, "epochs_scorer": 4,
