@@ -85,13 +85,13 @@ def test_programs_are_deterministic_for_a_seed(programs2):
 def _probes(seed: int, n_probe: int = 10) -> dict:
     """The probe inputs `programs()` draws: the same rng, in the same order."""
     rng = random.Random(seed)
-    return {k: [inputs.value_of(t, rng, hint) for _ in range(n_probe)]
-            for k, (_, t, hint) in corpus.START.items() if k not in corpus.EFFECT_STARTS}
+    return {k: [inputs.value_of(corpus.START[k][1], rng, corpus.START[k][2]) for _ in range(n_probe)]
+            for k in corpus.PURE_STARTS}
 
 
 def test_kept_programs_have_distinct_behaviours(programs2):
     probes = _probes(3)
-    plain = [(seq, start) for seq, start in programs2 if start not in corpus.EFFECT_STARTS]
+    plain = [(seq, start) for seq, start in programs2 if not OPS[seq[0]].effects]
     seen = set()
     for seq, start in plain:
         fp = corpus._fingerprint(corpus.make_program(seq, start), probes[start])
@@ -104,7 +104,7 @@ def test_kept_programs_have_distinct_behaviours(programs2):
 
 
 def test_programs_come_shortest_first_then_effectful_variants(programs2):
-    kinds = [start in corpus.EFFECT_STARTS for _, start in programs2]
+    kinds = [OPS[seq[0]].effects for seq, _ in programs2]
     first_effect = kinds.index(True)
     assert all(kinds[first_effect:]) and not any(kinds[:first_effect])
     plain, effectful = programs2[:first_effect], programs2[first_effect:]
@@ -126,6 +126,19 @@ def test_walks_respect_kinds():
             assert outs, (seq, start)
             kind = outs[0]
         assert all(a != b for a, b in zip(seq, seq[1:]))  # the same op twice is skipped
+
+
+def test_urls_are_taken_apart_without_fetching(programs2):
+    # a URL, or a list of them, is an input of its own: "the host of a URL" needs no download
+    assert "url" in corpus.PURE_STARTS and "urls" in corpus.PURE_STARTS
+    assert "path" not in corpus.PURE_STARTS  # a path is only ever read
+    assert (("TRANSFORM.domain",), "url") in programs2
+    assert (("MAP.domain",), "urls") in programs2
+    assert (("FILTER.absolute_url",), "urls") in programs2
+    # fetching is still a step of its own, before an HTML pipeline
+    assert (("HTTP_GET.text", "PARSE_HTML.page"), "url") in programs2
+    links = inputs.value_of("list[str]", random.Random(0), "urls")
+    assert links and all(s.startswith(("https://", "/")) for s in links)
 
 
 # --- corpus: records ----------------------------------------------------------------------------
@@ -179,6 +192,19 @@ def test_plumbing_steps_are_sometimes_left_unsaid():
     # about half the descriptions leave the parsing, and about half the conversion, unsaid
     assert 40 < said("row", "record") < 160 and 40 < said("number", "numeric") < 160
     assert said("mean", "average") == len(texts)  # what was asked for is always said
+
+
+def test_imperatives_sometimes_open_as_requests():
+    rng = random.Random(1)
+    seq = ("FILTER.even", "REDUCE.sum")
+    texts = [corpus.describe(seq, "ints", [{}, {}], rng) for _ in range(400)]
+    trained_frames = corpus.REQUESTS[:-1]  # the last one is kept for held-out wordings
+    opened = [t for t in texts if t.lower().startswith(tuple(f.lower() + " " for f in trained_frames))]
+    assert 20 < len(opened) < 200
+    assert all(t.endswith("?") for t in opened if t.lower().startswith(("can you", "could you")))
+    assert not any(t.lower().startswith(corpus.REQUESTS[-1].lower() + " ") for t in texts)
+    held = [corpus.describe(seq, "ints", [{}, {}], rng, held_out=True) for _ in range(400)]
+    assert not any(t.lower().startswith(tuple(f.lower() + " " for f in trained_frames)) for t in held)
 
 
 def test_build_splits_by_program(records):
@@ -655,8 +681,7 @@ def test_synthesize_returns_checked_ranked_candidates(engine, rich_intent):
     assert res.best is res.candidates[0] and 1 <= len(res.candidates) <= 10
     assert len(res.samples) == engine.n_samples
     assert all(s is None or decode.sequence_type(s) for s in res.samples)
-    # every candidate is a draw, one of its prefixes, or a draw without one step (whose argument
-    # the intent does not give)
+    # every candidate is a draw, one of its prefixes, or a draw without one step
     came_from = set()
     for s in res.samples:
         if s:
@@ -666,6 +691,25 @@ def test_synthesize_returns_checked_ranked_candidates(engine, rich_intent):
     assert {"encode_s", "sample_s", "rank_s"} <= set(res.timings) and res.latency_s >= 0
     assert len(engine.synthesize(rich_intent, n_samples=3).samples) == 3
     assert len(engine.synthesize(rich_intent, n_candidates=1).candidates) == 1
+
+
+def test_a_draw_loses_a_download_the_intent_never_asked_for(engine):
+    fetch = ("HTTP_GET.text", "PARSE_HTML.page", "EXTRACT_ELEMENTS.links")
+    unasked = engine._variants(fetch, "the links in this html")
+    assert unasked and not any("HTTP_GET.text" in v for v in unasked)
+    assert ("PARSE_HTML.page", "EXTRACT_ELEMENTS.links") in unasked
+    asked = engine._variants(fetch, "download the page at a URL and list its links")
+    assert fetch in asked
+    # a draw that is nothing but the unasked effect supports nothing
+    assert engine._variants(("HTTP_GET.text",), "reverse the text") == []
+
+
+def test_variants_are_prefixes_and_one_step_drops(engine):
+    ops = ("FILTER.even", "MAP.square", "REDUCE.sum")
+    got = engine._variants(ops, "sum the squares of the even numbers")
+    assert got[0] == ("FILTER.even",) and ops in got
+    assert {("FILTER.even", "MAP.square"), ("MAP.square", "REDUCE.sum"), ("FILTER.even", "REDUCE.sum")} <= set(got)
+    assert len(got) == len(set(got)) and all(decode.well_formed(list(v)) for v in got)
 
 
 def test_synthesize_is_seeded_by_the_intent(engine, rich_intent):

@@ -27,8 +27,13 @@ from .runtime import build_callable, trace
 # start kind -> (parameter name, type, input-generator hint)
 START = {"ints": ("numbers", "list[int]", ""), "nums": ("values", "list[num]", ""), "words": ("words", "list[str]", ""),
          "text": ("text", "str", "text"), "html": ("html", "str", "html"), "json": ("document", "str", "json"),
-         "csv": ("table", "str", "csv"), "url": ("url", "str", "url"), "path": ("path", "str", "path")}
+         "csv": ("table", "str", "csv"), "url": ("url", "str", "url"), "urls": ("urls", "list[str]", "urls"),
+         "path": ("path", "str", "path")}
 EFFECT_STARTS = {"url": "HTTP_GET.text", "path": "FILE_READ.text"}  # fetched/read, then an ordinary pipeline
+# kinds a pure pipeline can start from: a URL is also taken apart without fetching it ("the host of a
+# URL"); a path is only ever read
+PURE_STARTS = tuple(k for k in START if any(k_in == k and not OPS[op].effects
+                                            for op, pairs in KINDS.items() for k_in, _ in pairs))
 
 # pointless neighbours (same op twice is always skipped)
 _SKIP_PAIRS = {("SORT.asc", "SORT.desc"), ("SORT.desc", "SORT.asc"), ("TRANSFORM.lower", "TRANSFORM.upper"),
@@ -84,7 +89,7 @@ DOCUMENTS = ("html", "json", "csv")  # parsing is a step of its own: one more st
 
 def walks(max_len: int):
     """Every kind-respecting op sequence from every start kind, shortest first."""
-    frontier = [((), k, k) for k in START if k not in EFFECT_STARTS]
+    frontier = [((), k, k) for k in PURE_STARTS]
     for level in range(max_len + 1):
         nxt = []
         for seq, kind, start in frontier:
@@ -142,8 +147,7 @@ def programs(max_len: int = 3, n_probe: int = 10, seed: int = 0) -> list[tuple]:
     """[(op sequence, start kind)], one per distinct behaviour, shortest first; plus the
     effectful variants (fetch a URL / read a file, then a kept pipeline over html / text)."""
     rng = random.Random(seed)
-    probes = {k: [inputs.value_of(t, rng, hint) for _ in range(n_probe)]
-              for k, (_, t, hint) in START.items() if k not in EFFECT_STARTS}
+    probes = {k: [inputs.value_of(START[k][1], rng, START[k][2]) for _ in range(n_probe)] for k in PURE_STARTS}
     seen, kept = set(), []
     for seq, start in walks(max_len):
         fp = _fingerprint(make_program(seq, start), probes[start])
@@ -165,11 +169,16 @@ def programs(max_len: int = 3, n_probe: int = 10, seed: int = 0) -> list[tuple]:
 LEADS = ["Return", "Compute", "Give me", "Find", "Get", "Produce", "Output", "Calculate", "Write a function that returns",
          "I need", "Determine", "Work out", "Create a tool returning", "Build a helper that gives", "Report"]
 GIVENS = ["Given {p}, ", "Take {p}, ", "Starting from {p}, ", "For {p}: ", "With {p} as input, ", "From {p}, "]
+# how a request may open before an imperative ("can you sort the list descending?")
+REQUESTS = ["I need to", "Can you", "Please", "Help me", "I want to", "Write code to", "Could you", "Go ahead and",
+            "Quickly"]
+REQUEST_PROB = 0.3
 # how a description may point at its input once it has been named, or without naming it at all
 SHORT_INPUTS = {"ints": ["the list", "the numbers", "a list", "the ints"], "nums": ["the values", "the list", "the numbers"],
                 "words": ["the strings", "the list", "the words"], "text": ["the text", "the string", "a string"],
                 "html": ["the page", "the HTML", "the markup"], "json": ["the JSON", "the document"],
-                "csv": ["the CSV", "the table"], "url": ["the URL", "the link"], "path": ["the file", "the path"]}
+                "csv": ["the CSV", "the table"], "url": ["the URL", "the link"], "urls": ["the URLs", "the links"],
+                "path": ["the file", "the path"]}
 
 
 def held_out_phrases(options: list, held_out: bool) -> list:
@@ -225,6 +234,12 @@ def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bo
     def clauses(ops, op_args) -> list[str]:
         return [_fill(pick(PHRASES[op]["then"]), "", op, a, rng) for op, a in zip(ops, op_args)]
 
+    def request(imperative: str) -> str:  # sometimes opened as people ask ("can you ...?")
+        if rng.random() >= REQUEST_PROB:
+            return imperative
+        frame = pick(REQUESTS)
+        return f"{frame} {imperative}" + ("?" if frame in ("Can you", "Could you") else "")
+
     style = rng.random()
     last = len(seq) - 1
     if held_out and style < 0.35:  # frames of held-out descriptions only
@@ -237,15 +252,16 @@ def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bo
     elif style < 0.3:
         text = f"{pick(LEADS)} {nested(len(seq))}"
     elif style < 0.55:
-        text = _fill(pick(PHRASES[seq[last]]["vp"]), nested(last), seq[last], args[last], rng)
+        text = request(_fill(pick(PHRASES[seq[last]]["vp"]), nested(last), seq[last], args[last], rng))
     elif style < 0.8 or len(seq) == 1:
         parts = clauses(seq, args)
         joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + rng.choice([" and ", ", then ", " and then "]) + parts[-1]
-        text = (pick(GIVENS).format(p=p) if rng.random() < 0.8 else "") + joined  # bare clauses: input implied
+        # bare clauses: input implied
+        text = pick(GIVENS).format(p=p) + joined if rng.random() < 0.8 else request(joined)
     else:
         first = _fill(pick(PHRASES[seq[0]]["vp"]), p, seq[0], args[0], rng)
         rest = clauses(seq[1:], args[1:])
-        text = first + "".join(rng.choice([", then ", " and ", "; "]) + r for r in rest)
+        text = request(first + "".join(rng.choice([", then ", " and ", "; "]) + r for r in rest))
     text = " ".join(text.split())
     text = text[:1].upper() + text[1:] if rng.random() < 0.85 else text[:1].lower() + text[1:]
     if rng.random() < 0.7 and not text.endswith((".", "?")):

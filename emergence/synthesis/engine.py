@@ -30,6 +30,7 @@ from torch.nn import functional as F
 from .arguments import fill_arguments
 from .compiler import compile_program
 from .decode import PARAM_TYPES, beam_decode, well_formed
+from .effects import asked_effects, without_unasked
 from .fit import Bundle
 from .models import MAX_OPS, VOCAB, condition, pad_words, tokens, untokens
 from .ops import OPS
@@ -198,12 +199,10 @@ class Engine:
                 decoded = beam_decode(lp, VOCAB, beam=8, keep=3 if sampler == "direct" else keep)
             samples.append(decoded[0][0] if decoded else None)
             for ops, _, _ in decoded:
-                # a draw also supports its well-typed prefixes (a surplus step at the end is the
-                # sampler's commonest slip) and, when a step needs an argument the intent never
-                # gives, the program without that step; the ranking then chooses among them
+                # a draw also supports its shorter readings (`_variants`); the ranking chooses
                 key = tuple(ops)
                 if key not in variants:
-                    variants[key] = self._variants(key, intent, arity)
+                    variants[key] = self._variants(key, intent)
                 for variant in variants[key]:
                     votes[variant] += 1
         t_sample = time.perf_counter()
@@ -215,14 +214,21 @@ class Engine:
                          {"encode_s": t_enc - t0, "sample_s": t_sample - t_enc, "rank_s": t_end - t_sample},
                          prior)
 
-    def _variants(self, ops: tuple, intent: str, arity: int) -> list[tuple]:
+    def _variants(self, ops: tuple, intent: str) -> list[tuple]:
+        """The programs a draw supports: itself, its well-typed prefixes and itself less any one
+        step (a surplus step is the sampler's commonest slip on unfamiliar wording, and a step
+        whose argument the intent never gives can't be filled). A network or file step the intent
+        never asks for (`effects.asked_effects`) is taken out first."""
+        bare = without_unasked(ops, asked_effects(intent))
+        if bare != ops:
+            if not bare or not well_formed(list(bare)):
+                return []
+            ops = bare
         out = [ops[:k] for k in range(1, len(ops) + 1) if k == len(ops) or well_formed(list(ops[:k]))]
-        if not fill_arguments(intent, list(ops), arity, limit=1):
-            for i in range(len(ops)):
-                if OPS[ops[i]].args:
-                    shorter = ops[:i] + ops[i + 1:]
-                    if shorter and well_formed(list(shorter)) and shorter not in out:
-                        out.append(shorter)
+        for i in range(len(ops)):
+            shorter = ops[:i] + ops[i + 1:]
+            if shorter and shorter not in out and well_formed(list(shorter)):
+                out.append(shorter)
         return out
 
     def _candidates(self, intent, arity, votes, cond, emb, use_scorer, n_candidates) -> list[Candidate]:

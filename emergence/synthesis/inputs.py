@@ -70,12 +70,14 @@ def url(rng: random.Random) -> str:
 
 def value_of(type_name: str, rng: random.Random, hint: str = ""):
     """A random value of a parameter type ("list[int]", "str", ...); `hint` says what a str holds
-    (text, html, json, csv, url)."""
+    (text, html, json, csv, url) or, as "urls", that a list[str] holds links."""
     if type_name == "list[int]":
         return [rng.randint(-9, 20) for _ in range(rng.randint(1, 9))]
     if type_name == "list[num]":
         return [rng.choice([rng.randint(-9, 20), round(rng.uniform(-5, 20), 1)]) for _ in range(rng.randint(1, 9))]
     if type_name == "list[str]":
+        if hint == "urls":  # absolute and site-relative links, repeats included
+            return [url(rng) if rng.random() < 0.75 else f"/{rng.choice(WORDS)}" for _ in range(rng.randint(1, 6))]
         return [rng.choice(WORDS) for _ in range(rng.randint(1, 7))]
     if type_name in ("int", "num"):
         return rng.randint(0, 6)
