@@ -362,7 +362,10 @@ def build(max_len: int = 3, per_program: int = 6, max_programs: int | None = Non
             records.append(Record(rid, list(seq), start, prog.to_dict(), desc, len(prog.params),
                                   "calib" if held_out else split,
                                   _trace_rows(prog, start, rng) if with_traces and j == 0 else []))
-    return records
+    # a held-out description may still read word for word like a training one (bare clauses name no
+    # input, and short phrase lists are not split): calibration keeps only wordings never trained on
+    trained = {r.description for r in records if r.split == "train"}
+    return [r for r in records if r.split != "calib" or r.description not in trained]
 
 
 def save(records: list[Record], path) -> None:
