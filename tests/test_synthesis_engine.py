@@ -25,6 +25,7 @@ from emergence.synthesis import corpus, decode, inputs, language, models
 from emergence.synthesis.encoder import DIM, HashingEncoder, MiniLMEncoder, make_encoder
 from emergence.synthesis.engine import Candidate, Encoding, Engine, Synthesis, SynthesisInputError, capabilities, \
     op_prior, tool_name, validate_request
+from emergence.synthesis.effects import asked_effects
 from emergence.synthesis.evaluation import passes_in_process
 from emergence.synthesis.fit import PHASES, Bundle, FitConfig, TrainData, denoising_mse, fit, roc_auc
 from emergence.synthesis.ops import OPS
@@ -82,15 +83,8 @@ def test_programs_are_deterministic_for_a_seed(programs2):
     assert len(programs2) > 100
 
 
-def _probes(seed: int, n_probe: int = 10) -> dict:
-    """The probe inputs `programs()` draws: the same rng, in the same order."""
-    rng = random.Random(seed)
-    return {k: [inputs.value_of(corpus.START[k][1], rng, corpus.START[k][2]) for _ in range(n_probe)]
-            for k in corpus.PURE_STARTS}
-
-
 def test_kept_programs_have_distinct_behaviours(programs2):
-    probes = _probes(3)
+    probes = corpus.probe_inputs(seed=3)
     plain = [(seq, start) for seq, start in programs2 if not OPS[seq[0]].effects]
     seen = set()
     for seq, start in plain:
@@ -695,18 +689,18 @@ def test_synthesize_returns_checked_ranked_candidates(engine, rich_intent):
 
 def test_a_draw_loses_a_download_the_intent_never_asked_for(engine):
     fetch = ("HTTP_GET.text", "PARSE_HTML.page", "EXTRACT_ELEMENTS.links")
-    unasked = engine._variants(fetch, "the links in this html")
+    unasked = engine._variants(fetch, asked_effects("the links in this html"))
     assert unasked and not any("HTTP_GET.text" in v for v in unasked)
     assert ("PARSE_HTML.page", "EXTRACT_ELEMENTS.links") in unasked
-    asked = engine._variants(fetch, "download the page at a URL and list its links")
+    asked = engine._variants(fetch, asked_effects("download the page at a URL and list its links"))
     assert fetch in asked
     # a draw that is nothing but the unasked effect supports nothing
-    assert engine._variants(("HTTP_GET.text",), "reverse the text") == []
+    assert engine._variants(("HTTP_GET.text",), asked_effects("reverse the text")) == []
 
 
 def test_variants_are_prefixes_and_one_step_drops(engine):
     ops = ("FILTER.even", "MAP.square", "REDUCE.sum")
-    got = engine._variants(ops, "sum the squares of the even numbers")
+    got = engine._variants(ops, asked_effects("sum the squares of the even numbers"))
     assert got[0] == ("FILTER.even",) and ops in got
     assert {("FILTER.even", "MAP.square"), ("MAP.square", "REDUCE.sum"), ("FILTER.even", "REDUCE.sum")} <= set(got)
     assert len(got) == len(set(got)) and all(decode.well_formed(list(v)) for v in got)

@@ -143,11 +143,16 @@ def _fingerprint(prog: Program, probe: list) -> tuple | None:
     return tuple(outs)
 
 
+def probe_inputs(n_probe: int = 10, seed: int = 0) -> dict:
+    """{start kind: generated inputs}: what `programs()` runs candidates on to tell behaviours apart."""
+    rng = random.Random(seed)
+    return {k: [inputs.value_of(START[k][1], rng, START[k][2]) for _ in range(n_probe)] for k in PURE_STARTS}
+
+
 def programs(max_len: int = 3, n_probe: int = 10, seed: int = 0) -> list[tuple]:
     """[(op sequence, start kind)], one per distinct behaviour, shortest first; plus the
     effectful variants (fetch a URL / read a file, then a kept pipeline over html / text)."""
-    rng = random.Random(seed)
-    probes = {k: [inputs.value_of(START[k][1], rng, START[k][2]) for _ in range(n_probe)] for k in PURE_STARTS}
+    probes = probe_inputs(n_probe, seed)
     seen, kept = set(), []
     for seq, start in walks(max_len):
         fp = _fingerprint(make_program(seq, start), probes[start])

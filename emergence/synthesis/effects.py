@@ -15,8 +15,9 @@ import re
 from .ops import OPS
 
 _URL = r"(?:url|link|address|web\s+address|endpoint|site|website)"
+# a fetch verb, an upper-case GET (only that one is case-sensitive), or "the page at a URL"
 _FETCH = (r"\b(?:fetch\w*|download\w*|scrap\w*|crawl\w*|retriev\w*|request\w*|respon\w*|visit\w*|over\s+http|http\s+get)\b"
-          rf"|\bGET\b|\b(?:page|site|html|content|contents|body|document|markup)\s+(?:at|behind|served\s+at|found\s+at|"
+          r"|(?-i:\bGET\b)|\b(?:page|site|html|content|contents|body|document|markup)\s+(?:at|behind|served\s+at|found\s+at|"
           rf"located\s+at|hosted\s+at|of|from)\s+(?:a|an|the|this|that|some|each|every|given)?\s*{_URL}\b")
 # or a URL named as what the tool is given or gets ("given a URL, ...", "the title from a link"); a list of
 # them ("the URLs in a text") is not a page to fetch
@@ -24,9 +25,9 @@ _GIVEN_URL = r"\b(?:given|takes?|taking|accepts?|for|with|from|at|into|get|gets|
 _SEND = r"\b(?:post\w*|send\w*|submit\w*|upload\w*|publish\w*)\b"
 _FILE = r"\b(?:files?|filenames?|paths?|disk|directory|folder|load\w*)\b|\.(?:txt|log|csv|json|html?|md)\b"
 
-# operation -> what an intent must say for it to happen (case-insensitive, except an upper-case GET)
+# operation -> what an intent must say for it to happen (case-insensitive)
 CUES = {
-    "HTTP_GET.text": re.compile(_FETCH.replace(r"\bGET\b", r"(?-i:\bGET\b)") + "|" + _GIVEN_URL, re.I),
+    "HTTP_GET.text": re.compile(_FETCH + "|" + _GIVEN_URL, re.I),
     "HTTP_POST.text": re.compile(_SEND, re.I),
     "FILE_READ.text": re.compile(_FILE, re.I),
     "FILE_WRITE.text": re.compile(r"\b(?:writ\w*|sav\w*|dump\w*)\b", re.I),

@@ -189,6 +189,7 @@ class Engine:
         if sample_slots:  # argmax of log p + Gumbel noise is a sample from p, slot by slot
             logp = logp + np.random.default_rng(seed).gumbel(size=logp.shape)
         votes: Counter = Counter()
+        asked = asked_effects(intent)
         samples = []
         variants: dict = {}  # draws often agree: work out each distinct one's variants once
         for lp in logp:
@@ -202,7 +203,7 @@ class Engine:
                 # a draw also supports its shorter readings (`_variants`); the ranking chooses
                 key = tuple(ops)
                 if key not in variants:
-                    variants[key] = self._variants(key, intent)
+                    variants[key] = self._variants(key, asked)
                 for variant in variants[key]:
                     votes[variant] += 1
         t_sample = time.perf_counter()
@@ -214,12 +215,13 @@ class Engine:
                          {"encode_s": t_enc - t0, "sample_s": t_sample - t_enc, "rank_s": t_end - t_sample},
                          prior)
 
-    def _variants(self, ops: tuple, intent: str) -> list[tuple]:
+    @staticmethod
+    def _variants(ops: tuple, asked: frozenset) -> list[tuple]:
         """The programs a draw supports: itself, its well-typed prefixes and itself less any one
         step (a surplus step is the sampler's commonest slip on unfamiliar wording, and a step
-        whose argument the intent never gives can't be filled). A network or file step the intent
-        never asks for (`effects.asked_effects`) is taken out first."""
-        bare = without_unasked(ops, asked_effects(intent))
+        whose argument the intent never gives can't be filled). A network or file step not in
+        `asked` (the intent's `effects.asked_effects`) is taken out first."""
+        bare = without_unasked(ops, asked)
         if bare != ops:
             if not bare or not well_formed(list(bare)):
                 return []
