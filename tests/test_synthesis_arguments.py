@@ -107,6 +107,15 @@ def test_extra_parameters_bind_as_references():
     assert fill("join the words with a given separator", ["REDUCE.join"], arity=2) == [[{"sep": r("separator")}]]
 
 
+def test_a_column_or_key_path_can_be_a_parameter():
+    csv_max = CSV + ["MAP.to_number", "REDUCE.max"]
+    assert fill("Given CSV text and the name of a numeric column, return its largest value", csv_max, arity=2)[0] == \
+        [{}, {"name": r("column_name")}, {}, {}]
+    assert fill("look up a given key path in a JSON document", JSON, arity=2)[0] == [{}, {"path": r("key_path")}]
+    # a parameter never takes the name the generated code gives the column itself
+    assert "column" not in corpus.REF_PARAM.values() and "path" not in corpus.REF_PARAM.values()
+
+
 def test_nothing_is_invented():
     assert fill("keep values above the threshold", ["FILTER.greater"]) == []
     assert fill("take each one and sort them", ["LIMIT.first"]) == []  # "each one" is no count

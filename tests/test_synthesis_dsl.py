@@ -129,6 +129,24 @@ def test_branching_with_store_and_retrieve():
     assert fn([3, 9, -1]) == 10
 
 
+@pytest.mark.parametrize("op_name, text, expected", [
+    # a hyphen between digits is no minus sign; a minus where nothing runs into it is
+    ("EXTRACT.integers", "on 2020-01-05 it was -3, then 7 (x-5)", [2020, 1, 5, -3, 7, 5]),
+    ("EXTRACT.numbers", "pH 3.5 and -2.25 by 2020-01-05", [3.5, -2.25, 2020, 1, 5]),
+    # the @ of an e-mail address is no mention
+    ("EXTRACT.mentions", "hi @ann, mail bob@example.com or @bo_b.", ["@ann", "@bo_b"]),
+    # a sentence ends at . ! ? before white space or the end: a decimal point inside stays
+    ("TRANSFORM.sentences", "Pi is 3.14. Really?  Yes!\nNo end", ["Pi is 3.14.", "Really?", "Yes!", "No end"]),
+    ("TRANSFORM.sentences", "   ", []),
+])
+def test_text_operations_read_text_as_people_write_it(op_name, text, expected):
+    prog = {"name": "tool", "intent": OPS[op_name].doc, "params": [{"name": "text", "type": "str"}],
+            "steps": [{"op": op_name}]}
+    _, fn = build_callable(prog)
+    assert fn(text) == expected
+    assert trace(Program.from_dict(prog), [text])[-1][1] == expected
+
+
 def test_parameters_as_arguments():
     prog = {"name": "count_above", "intent": "how many numbers exceed k",
             "params": [{"name": "xs", "type": "list[num]"}, {"name": "k", "type": "num"}],

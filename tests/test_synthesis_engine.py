@@ -57,7 +57,9 @@ def test_every_kind_is_an_operation_with_phrases():
 
 
 def test_phrase_templates_use_only_the_input_and_the_operation_arguments():
-    for op, phrases in language.PHRASES.items():
+    assert set(language.PARAMETER_PHRASES) <= set(language.PHRASES)
+    every = list(language.PHRASES.items()) + list(language.PARAMETER_PHRASES.items())
+    for op, phrases in every:
         allowed = {"x"} | {a for a, _ in OPS[op].args}
         for style, templates in phrases.items():
             for t in templates:
@@ -110,6 +112,48 @@ def test_programs_come_shortest_first_then_effectful_variants(programs2):
         assert seq[0] == corpus.EFFECT_STARTS[start]
         assert OPS[seq[0]].effects and not any(OPS[o].effects for o in seq[1:])
         assert len(seq) <= 2 and any(s == seq[1:] for s, _ in plain)
+
+
+def test_longer_programs_go_one_step_past_the_walk(programs2):
+    grown = corpus.programs(max_len=2, seed=3, longer=15)
+    assert corpus.programs(max_len=2, seed=3, longer=15) == grown  # deterministic for a seed
+    extra = [p for p in grown if p not in programs2]
+    by_start = defaultdict(int)
+    for seq, start in extra:
+        by_start[start] += 1
+        assert len(seq) == 3 + (start in corpus.DOCUMENTS)  # one past max_len (a document: its parse step)
+        assert (seq[:-1], start) in programs2  # a kept program, extended
+        corpus.kind_after(seq, start)  # kind-respecting (raises otherwise)
+    assert set(by_start) <= set(corpus.PURE_STARTS) and max(by_start.values()) <= 15
+    assert by_start["ints"] == 15 and by_start["text"] == 15
+    # and each still has a behaviour of its own
+    probes = corpus.probe_inputs(seed=3)
+    fps = [(start, corpus._fingerprint(corpus.make_program(seq, start), probes[start]))
+           for seq, start in grown if not OPS[seq[0]].effects]
+    assert len(set(fps)) == len(fps) and all(fp is not None for _, fp in fps)
+
+
+def test_the_cap_shares_long_programs_by_start_and_length():
+    progs = [((f"S{i}",), "ints") for i in range(10)]  # short: always kept
+    progs += [(("a", "b", str(i)), "ints") for i in range(100)] + [(("a", "b", "c", str(i)), "ints") for i in range(100)]
+    progs += [(("p", "q", str(i)), "html") for i in range(5)]
+    chosen = corpus._stratified(list(progs), 10 + 65, random.Random(0))
+    count = lambda start, n: sum(s == start and len(seq) == n for seq, s in chosen)  # noqa: E731
+    assert len(chosen) == 75 and count("ints", 1) == 10
+    assert count("html", 3) == 5  # a small group is taken whole, its unused share passed on
+    assert count("ints", 3) == 40 and count("ints", 4) == 20  # a 3-step group weighs twice a 4-step one
+
+
+def test_a_column_or_key_path_parameter_is_described_as_one():
+    rng = random.Random(0)
+    for seq, arg in ((("PARSE_CSV.rows", "EXTRACT_ELEMENTS.column"), "name"),
+                     (("PARSE_JSON.document", "EXTRACT_ELEMENTS.field"), "path")):
+        start = corpus.start_kind(seq)
+        for _ in range(40):
+            args = [{}, {arg: {"ref": corpus.REF_PARAM[arg]}}]
+            text = corpus.describe(seq, start, args, rng)
+            assert "{" not in text and "column column" not in text and "a given key path field" not in text
+            assert any(w in text.lower() for w in ("given", "named", "names", "requested", "path", "parameter")), text
 
 
 def test_walks_respect_kinds():

@@ -36,10 +36,12 @@ from cluster.ray_session import ensure_ray
 # 6000 programs x 5 wordings (for 3000 x 6): the denoiser memorized its training programs (denoising
 # MSE 0.0007 on them, 0.014 on held-out ones); twice the programs halved the held-out figure, and
 # dropout 0.1 then raised top-1 on held-out wordings by 2.5 to 4 points. README: "Benchmark" under synthesis.
-DEFAULTS = {"programs": 6000, "per_program": 5, "epochs_contrastive": 6, "epochs_diffusion": 60, "epochs_scorer": 6,
-            "words": True, "word_drop": 0.0, "dropout": 0.1}
-QUICK = {"programs": 1800, "per_program": 3, "epochs_contrastive": 6, "epochs_diffusion": 20, "epochs_scorer": 4,
-         "words": True, "word_drop": 0.0, "dropout": 0.0}
+# "longer" (per start kind, programs one step past the walk: 4 steps, 5 from a document) is off: 600 of
+# them in 6500 programs solved two more long validation intents but lost ten short ones (0.525 vs 0.625).
+DEFAULTS = {"programs": 6000, "per_program": 5, "longer": 0, "epochs_contrastive": 6, "epochs_diffusion": 60,
+            "epochs_scorer": 6, "words": True, "word_drop": 0.0, "dropout": 0.1}
+QUICK = {"programs": 1800, "per_program": 3, "longer": 0, "epochs_contrastive": 6, "epochs_diffusion": 20,
+         "epochs_scorer": 4, "words": True, "word_drop": 0.0, "dropout": 0.0}
 
 
 def encode_cached(texts: list[str], encoder_name: str, cache_path: str, words: bool = False):
@@ -121,7 +123,7 @@ def train_loop(cfg: dict) -> None:
 
 
 def build_data(programs: int, per_program: int, encoder: str, data_dir: str, seed: int = 0, max_len: int = 3,
-               words: bool = False):
+               words: bool = False, longer: int = 0):
     """(train + val records, their TrainData, calibration records, their `Encoding`s). `words`:
     the descriptions' word vectors too, for a denoiser that attends to them."""
     from emergence.synthesis import corpus
@@ -131,7 +133,7 @@ def build_data(programs: int, per_program: int, encoder: str, data_dir: str, see
     os.makedirs(data_dir, exist_ok=True)
     t0 = time.time()
     built = corpus.build(max_len=max_len, max_programs=programs, per_program=per_program, seed=seed,
-                         calibration=2)
+                         calibration=2, longer=longer)
     records = [r for r in built if r.split != "calib"]
     calib = [r for r in built if r.split == "calib"]  # held-out wordings of val programs: ranking only
     corpus.save(records, os.path.join(data_dir, "corpus.jsonl"))
@@ -192,15 +194,27 @@ def calibrate(bundle, encoder_name: str, calib, calib_encodings, limit: int = 40
     return ranking
 
 
+def check_run(programs: int, per_program: int, longer: int, fit_cfg: dict, num_workers: int = 1) -> None:
+    """Raise ValueError naming the first bad setting (before any Ray or corpus work starts)."""
+    from emergence.synthesis.fit import FitConfig
+
+    for name, value, least in (("programs", programs, 1), ("per_program", per_program, 1), ("longer", longer, 0),
+                               ("num_workers", num_workers, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be an integer ≥ {least}, got {value!r}")
+    FitConfig(**fit_cfg).check()
+
+
 def run(*, programs: int, per_program: int, fit_cfg: dict, encoder: str = "minilm", data_dir: str = "runs/emergence",
-        out: str | None = None, seed: int = 0, max_len: int = 3, calibrate_limit: int = 400, **kw) -> dict:
+        out: str | None = None, seed: int = 0, max_len: int = 3, calibrate_limit: int = 400, longer: int = 0,
+        **kw) -> dict:
     import torch
 
     from emergence.synthesis.fit import Bundle, FitConfig, figures
 
-    FitConfig(**fit_cfg).check()
+    check_run(programs, per_program, longer, fit_cfg, kw.get("num_workers", 1))
     records, data, calib, calib_enc = build_data(programs, per_program, encoder, data_dir, seed, max_len,
-                                                 words=bool(fit_cfg.get("words")))
+                                                 words=bool(fit_cfg.get("words")), longer=longer)
     result = make_trainer(data, fit_cfg, **kw).fit()
     if result.error:
         raise result.error
@@ -215,7 +229,8 @@ def run(*, programs: int, per_program: int, fit_cfg: dict, encoder: str = "minil
     ranking = calibrate(bundle, encoder, calib, calib_enc, calibrate_limit)
     figs["ranking"] = {k: v for k, v in ranking.items() if k != "weights"}
     model = {**state["bundle"], "encoder_name": encoder, "figures": figs, "rank_weights": ranking["weights"],
-             "corpus": {"records": len(records), "programs": int(len(set(data.pid.tolist()))), "seed": seed},
+             "corpus": {"records": len(records), "programs": int(len(set(data.pid.tolist()))), "seed": seed,
+                        "longer": longer},
              "run_path": result.path}
     if out:
         _save_model(model, out)
@@ -261,6 +276,8 @@ def parse_args(argv=None):
     ap.add_argument("--quick", action="store_true", help=f"the small default model: {QUICK}")
     ap.add_argument("--programs", type=int, help="distinct programs in the corpus (all of 1-2 steps, then sampled)")
     ap.add_argument("--per-program", type=int, help="descriptions per program")
+    ap.add_argument("--longer", type=int, help="per start kind, sampled programs one step longer than the full walk "
+                                               f"(default: {DEFAULTS['longer']})")
     for phase in ("contrastive", "diffusion", "scorer"):
         ap.add_argument(f"--epochs-{phase}", type=int)
     ap.add_argument("--batch-size", type=int, default=256, help="global batch (split across workers)")
@@ -307,9 +324,15 @@ def main(argv=None) -> dict:
                "epochs_contrastive": args.epochs_contrastive, "epochs_diffusion": args.epochs_diffusion,
                "epochs_scorer": args.epochs_scorer, "seed": args.seed, "words": args.words,
                "word_drop": args.word_drop, "dropout": args.dropout}
+    try:  # a bad setting is reported before a Ray cluster is started for nothing
+        check_run(args.programs, args.per_program, args.longer, fit_cfg, args.num_workers)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     started = ensure_ray(args.address, dashboard=True)
     try:
         res = run(programs=args.programs, per_program=args.per_program, fit_cfg=fit_cfg, encoder=args.encoder,
+                  longer=args.longer,
                   data_dir=args.data, out=args.out, seed=args.seed, num_workers=args.num_workers,
                   use_gpu=args.use_gpu, name=args.name, storage_path=args.storage, max_failures=args.max_failures,
                   cpus_per_worker=args.cpus_per_worker)

@@ -66,7 +66,7 @@ REF_HINTS = (r"\b(?:[kKnN]|(?i:given|specified|supplied|provided|parameter|argum
 # words naming one particular argument as a parameter ("a given new text", "with another")
 REF_NAMES = {"n": r"[nN]|limit|count", "k": r"k|threshold", "sep": r"sep|separator|delimiter", "prefix": r"prefix",
              "sub": r"sub|substring|search", "old": r"old|target|one substring", "new": r"new|another|replacement",
-             "other": r"other|another"}
+             "other": r"other|another", "name": r"column|column name", "path": r"path|key path|key"}
 # words that are never a JSON field or CSV column name
 GENERIC = set("""a an the its their this that these those each every all any some one of in on at to from into
 with by for and or json csv html document object payload string text input table row rows record records

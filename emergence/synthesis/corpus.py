@@ -19,7 +19,7 @@ import random
 from dataclasses import asdict, dataclass, field
 
 from . import inputs
-from .language import INPUT_PHRASES, KINDS, PHRASES, render_arg
+from .language import INPUT_PHRASES, KINDS, phrases_for, render_arg
 from .ops import OPS
 from .program import Program, Step, check
 from .runtime import build_callable, trace
@@ -40,10 +40,11 @@ _SKIP_PAIRS = {("SORT.asc", "SORT.desc"), ("SORT.desc", "SORT.asc"), ("TRANSFORM
                ("TRANSFORM.upper", "TRANSFORM.lower"), ("MAP.upper", "MAP.lower"), ("MAP.lower", "MAP.upper")}
 
 # a parameter that stands for an argument gets this name (n, s, ... are the templates' loop names)
+# (not `column` or `path`: those name the generated code's own variables)
 REF_PARAM = {"k": "k", "n": "limit", "sub": "substring", "old": "old", "new": "new", "sep": "separator",
-             "prefix": "prefix", "other": "other"}
+             "prefix": "prefix", "other": "other", "name": "column_name", "path": "key_path"}
 REF_TYPES = {"k": "num", "n": "int", "sub": "str", "old": "str", "new": "str", "sep": "str", "prefix": "str",
-             "other": "num"}
+             "other": "num", "name": "str", "path": "str"}
 
 
 def canonical_args(op: str, next_op: str | None, rng: random.Random | None = None) -> dict:
@@ -149,17 +150,48 @@ def probe_inputs(n_probe: int = 10, seed: int = 0) -> dict:
     return {k: [inputs.value_of(START[k][1], rng, START[k][2]) for _ in range(n_probe)] for k in PURE_STARTS}
 
 
-def programs(max_len: int = 3, n_probe: int = 10, seed: int = 0) -> list[tuple]:
-    """[(op sequence, start kind)], one per distinct behaviour, shortest first; plus the
-    effectful variants (fetch a URL / read a file, then a kept pipeline over html / text)."""
+def kind_after(seq, start: str) -> str:
+    """The kind of value a kind-respecting op sequence yields from `start`."""
+    kind = start
+    for op in seq:
+        kind = next(k_out for k_in, k_out in KINDS[op] if k_in == kind)
+    return kind
+
+
+def _next_ops(seq, kind: str) -> list[str]:
+    return [op for op, pairs in KINDS.items() if not OPS[op].effects and seq[-1] != op
+            and (seq[-1], op) not in _SKIP_PAIRS and any(k_in == kind for k_in, _ in pairs)]
+
+
+def programs(max_len: int = 3, n_probe: int = 10, seed: int = 0, longer: int = 0) -> list[tuple]:
+    """[(op sequence, start kind)], one per distinct behaviour, shortest first; plus, per start
+    kind, up to `longer` sampled programs one step past the walk (a kept longest one extended by
+    one operation: the full walk a step deeper is ~30x larger), and the effectful variants
+    (fetch a URL / read a file, then a kept pipeline over html / text)."""
     probes = probe_inputs(n_probe, seed)
     seen, kept = set(), []
-    for seq, start in walks(max_len):
+
+    def keep(seq, start) -> bool:
         fp = _fingerprint(make_program(seq, start), probes[start])
         if fp is None or (start, fp) in seen:
-            continue
+            return False
         seen.add((start, fp))
         kept.append((seq, start))
+        return True
+
+    for seq, start in walks(max_len):
+        keep(seq, start)
+    rng = random.Random(seed)
+    for start in PURE_STARTS if longer else ():
+        deepest = max_len + (start in DOCUMENTS)
+        ends = [seq for seq, st in kept if st == start and len(seq) == deepest]
+        grown = [seq + (op,) for seq in ends for op in _next_ops(seq, kind_after(seq, start))]
+        rng.shuffle(grown)
+        added = 0
+        for seq in grown:
+            if added >= longer:
+                break
+            added += keep(seq, start)
     effectful = []
     for seq, start in kept:
         if len(seq) < max_len:
@@ -233,11 +265,11 @@ def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bo
     def nested(upto: int) -> str:
         x = p
         for i in range(upto):
-            x = _fill(pick(PHRASES[seq[i]]["np"]), x, seq[i], args[i], rng)
+            x = _fill(pick(phrases_for(seq[i], args[i])["np"]), x, seq[i], args[i], rng)
         return x
 
     def clauses(ops, op_args) -> list[str]:
-        return [_fill(pick(PHRASES[op]["then"]), "", op, a, rng) for op, a in zip(ops, op_args)]
+        return [_fill(pick(phrases_for(op, a)["then"]), "", op, a, rng) for op, a in zip(ops, op_args)]
 
     def request(imperative: str) -> str:  # sometimes opened as people ask ("can you ...?")
         if rng.random() >= REQUEST_PROB:
@@ -251,20 +283,20 @@ def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bo
         text = rng.choice([f"What is {nested(len(seq))}?", f"A function that takes {p} and returns {nested(len(seq))}",
                            f"Input: {p}. Output: {nested(len(seq))}."])
     elif held_out and style < 0.5 and len(seq) > 1:
-        first = _fill(pick(PHRASES[seq[0]]["vp"]), p, seq[0], args[0], rng)
+        first = _fill(pick(phrases_for(seq[0], args[0])["vp"]), p, seq[0], args[0], rng)
         rest = clauses(seq[1:], args[1:])
         text = first + "".join(f". {w} " + r for w, r in zip(["After that,", "Next,", "Finally,"][-len(rest):], rest))
     elif style < 0.3:
         text = f"{pick(LEADS)} {nested(len(seq))}"
     elif style < 0.55:
-        text = request(_fill(pick(PHRASES[seq[last]]["vp"]), nested(last), seq[last], args[last], rng))
+        text = request(_fill(pick(phrases_for(seq[last], args[last])["vp"]), nested(last), seq[last], args[last], rng))
     elif style < 0.8 or len(seq) == 1:
         parts = clauses(seq, args)
         joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + rng.choice([" and ", ", then ", " and then "]) + parts[-1]
         # bare clauses: input implied
         text = pick(GIVENS).format(p=p) + joined if rng.random() < 0.8 else request(joined)
     else:
-        first = _fill(pick(PHRASES[seq[0]]["vp"]), p, seq[0], args[0], rng)
+        first = _fill(pick(phrases_for(seq[0], args[0])["vp"]), p, seq[0], args[0], rng)
         rest = clauses(seq[1:], args[1:])
         text = request(first + "".join(rng.choice([", then ", " and ", "; "]) + r for r in rest))
     text = " ".join(text.split())
@@ -312,21 +344,26 @@ def _short(value, limit: int = 200) -> str:
 
 
 def _stratified(progs, total: int, rng) -> list:
-    """All programs of 1-2 steps; longer ones shared out evenly across start kinds (integer
-    pipelines would otherwise crowd out HTML, JSON and CSV ones)."""
+    """All programs of 1-2 steps; longer ones shared out across (start kind, length) groups,
+    a 3-step group weighing twice a longer one (integer pipelines would otherwise crowd out HTML,
+    JSON and CSV ones, and the many 4-5 step programs the 3-step ones that requests more often are)."""
     short = [p for p in progs if len(p[0]) <= 2]
-    by_start: dict = {}
+    groups: dict = {}
     for p in progs:
         if len(p[0]) > 2:
-            by_start.setdefault(p[1], []).append(p)
+            groups.setdefault((p[1], len(p[0])), []).append(p)
     room = max(0, total - len(short))
+    weight = {key: 2 if key[1] == 3 else 1 for key in groups}
+    left = sum(weight.values())
     chosen = []
-    groups = sorted(by_start.values(), key=len)
-    for i, group in enumerate(groups):
-        share = room // (len(groups) - i)
+    # smallest groups (for their weight) first: what they can't fill passes to the rest
+    for key in sorted(groups, key=lambda k: (len(groups[k]) / weight[k], k)):
+        group = groups[key]
+        share = room * weight[key] // left
         rng.shuffle(group)
         chosen += group[:share]
         room -= len(group[:share])
+        left -= weight[key]
     return short + chosen
 
 
@@ -334,13 +371,15 @@ LENGTH_WEIGHT = {1: 4, 2: 2}
 
 
 def build(max_len: int = 3, per_program: int = 6, max_programs: int | None = None, ref_prob: float = 0.3,
-          val_fraction: float = 0.1, seed: int = 0, with_traces: bool = True, calibration: int = 0) -> list[Record]:
+          val_fraction: float = 0.1, seed: int = 0, with_traces: bool = True, calibration: int = 0,
+          longer: int = 0) -> list[Record]:
     """The corpus: `per_program` described variants of every kept program (x4 for one step, x2 for
-    two; all programs of 1-2 steps, longer ones sampled down to `max_programs` in all), split
+    two; all programs of 1-2 steps, longer ones -- `longer` per start kind one step past `max_len`
+    among them, see `programs` -- sampled down to `max_programs` in all), split
     "train" / "val" by program; plus `calibration` descriptions of each validation program in
     held-out wordings (split "calib"), for fitting the ranking only -- never trained on."""
     rng = random.Random(seed)
-    progs = programs(max_len, seed=seed)
+    progs = programs(max_len, seed=seed, longer=longer)
     if max_programs is not None and len(progs) > max_programs:
         progs = _stratified(progs, max_programs, rng)
     records = []

@@ -75,7 +75,7 @@ KINDS = {
     "MAP.length": [("words", "ints"), ("pieces", "ints")],
     "MAP.first_char": [("words", "chars")],
     "MAP.domain": [("urls", "words")],
-    "MAP.to_number": [("column", "nums")],
+    "MAP.to_number": [("column", "nums"), ("pieces", "nums")],
     "MAP.reverse": [("words", "words")],
     "TRANSFORM.lower": [("text", "text")],
     "TRANSFORM.upper": [("text", "text")],
@@ -441,6 +441,31 @@ PHRASES = {
                         vp=["read {x}", "load the text of {x}"],
                         then=["read the file", "load its contents"]),
 }
+
+# Operations whose phrases name their argument inline ("the age column"): read this way when the
+# argument is a parameter of the tool instead ("the column named by a parameter").
+PARAMETER_PHRASES = {
+    "EXTRACT_ELEMENTS.field": P(np=["the value at a given key path in {x}", "the field of {x} that a key path names",
+                                    "the value of {x} under a dotted path", "the requested field of {x}"],
+                                vp=["look up a given key path in {x}", "read the field a path names from {x}",
+                                    "get the value at a dotted key path from {x}"],
+                                then=["look up a given key path", "read the field at the given path",
+                                      "follow a dotted key path", "resolve the requested key path"]),
+    "EXTRACT_ELEMENTS.column": P(np=["the values of a given column of {x}", "the column of {x} named by a parameter",
+                                     "the named column of {x}", "the requested column in {x}"],
+                                 vp=["pull a given column out of {x}", "read the values of a named column from {x}",
+                                     "select the column whose name is given from {x}"],
+                                 then=["take the column whose name is given", "read the values of the named column",
+                                       "select a given column", "keep just the requested column"]),
+}
+
+
+def phrases_for(op: str, args: dict) -> dict:
+    """The phrases of `op` as its arguments are given (constants or parameters)."""
+    if op in PARAMETER_PHRASES and any("ref" in src for src in args.values()):
+        return PARAMETER_PHRASES[op]
+    return PHRASES[op]
+
 
 # Descriptions of a tool's parameter when an argument is given as a parameter, not a constant.
 REF_PHRASES = {

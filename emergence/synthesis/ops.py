@@ -154,20 +154,23 @@ _op("TRANSFORM.word_tokens", "str", "list[str]", "re.findall(r\"[A-Za-z0-9']+\",
     "words without punctuation", imports=["re"])
 _op("TRANSFORM.chars", "str", "list[str]", "list({v})", "chars", "the characters")
 _op("TRANSFORM.lines", "str", "list[str]", "{v}.splitlines()", "lines", "the lines")
-_op("TRANSFORM.sentences", "str", "list[str]", 're.findall(r"[^.!?\\s][^.!?]*[.!?]?", {v})', "sentences",
-    "split into sentences", imports=["re"])
+# a sentence ends at . ! or ? followed by white space (or the end), so "3.5" and "e.g." inside stay whole
+_op("TRANSFORM.sentences", "str", "list[str]", '[s for s in re.split(r"(?<=[.!?])\\s+", {v}.strip()) if s]',
+    "sentences", "split into sentences", imports=["re"])
 _op("TRANSFORM.split", "str", "list[str]", "{v}.split({sep})", "parts", "split on a separator", args=[("sep", "str")])
 
 # -- regular-expression extraction -------------------------------------------------------------
-_op("EXTRACT.integers", "str", "list[int]", '[int(n) for n in re.findall(r"-?\\d+", {v})]', "numbers",
+# a minus sign counts only where no word or digit runs into it: "2020-01-05" is 2020, 1, 5, not 2020, -1, -5
+_op("EXTRACT.integers", "str", "list[int]", '[int(n) for n in re.findall(r"(?:(?<!\\w)-)?\\d+", {v})]', "numbers",
     "integers in the text", imports=["re"])
-_op("EXTRACT.numbers", "str", "list[num]", '[_number(n) for n in re.findall(r"-?\\d+(?:\\.\\d+)?", {v})]', "numbers",
+_op("EXTRACT.numbers", "str", "list[num]", '[_number(n) for n in re.findall(r"(?:(?<!\\w)-)?\\d+(?:\\.\\d+)?", {v})]', "numbers",
     "numbers (integers and decimals) in the text", imports=["re"], helpers=["_number"])
 _op("EXTRACT.emails", "str", "list[str]", 're.findall(r"[\\w.+-]+@[\\w-]+(?:\\.[\\w-]+)+", {v})', "emails",
     "e-mail addresses in the text", imports=["re"])
 _op("EXTRACT.hashtags", "str", "list[str]", 're.findall(r"#\\w+", {v})', "hashtags", "hashtags in the text",
     imports=["re"])
-_op("EXTRACT.mentions", "str", "list[str]", 're.findall(r"@\\w+", {v})', "mentions", "@mentions in the text",
+# an @ inside an e-mail address (bob@example.com) is not a mention
+_op("EXTRACT.mentions", "str", "list[str]", 're.findall(r"(?<![\\w.+-])@\\w+", {v})', "mentions", "@mentions in the text",
     imports=["re"])
 _op("EXTRACT.urls", "str", "list[str]", "re.findall(r\"https?://[^\\s\\\"'<>]+\", {v})", "urls", "URLs in the text",
     imports=["re"])
