@@ -130,8 +130,8 @@ def test_branching_with_store_and_retrieve():
 
 
 @pytest.mark.parametrize("op_name, text, expected", [
-    # a hyphen between digits is no minus sign; a minus where nothing runs into it is
-    ("EXTRACT.integers", "on 2020-01-05 it was -3, then 7 (x-5)", [2020, 1, 5, -3, 7, 5]),
+    # a hyphen after a digit is no minus sign (dates, ranges); any other minus is
+    ("EXTRACT.integers", "on 2020-01-05 it was -3, then 7 (x-5, pages 3-4)", [2020, 1, 5, -3, 7, -5, 3, 4]),
     ("EXTRACT.numbers", "pH 3.5 and -2.25 by 2020-01-05", [3.5, -2.25, 2020, 1, 5]),
     # the @ of an e-mail address is no mention
     ("EXTRACT.mentions", "hi @ann, mail bob@example.com or @bo_b.", ["@ann", "@bo_b"]),

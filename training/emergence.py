@@ -37,7 +37,8 @@ from cluster.ray_session import ensure_ray
 # MSE 0.0007 on them, 0.014 on held-out ones); twice the programs halved the held-out figure, and
 # dropout 0.1 then raised top-1 on held-out wordings by 2.5 to 4 points. README: "Benchmark" under synthesis.
 # "longer" (per start kind, programs one step past the walk: 4 steps, 5 from a document) is off: 600 of
-# them in 6500 programs solved two more long validation intents but lost ten short ones (0.525 vs 0.625).
+# them in 6500 programs (one seed) solved 2 more validation intents, one a 5-step CSV pipeline, and lost 11
+# of 1-3 steps (engine answer 0.525 against 0.637). README: "Choosing on our own validation intents".
 DEFAULTS = {"programs": 6000, "per_program": 5, "longer": 0, "epochs_contrastive": 6, "epochs_diffusion": 60,
             "epochs_scorer": 6, "words": True, "word_drop": 0.0, "dropout": 0.1}
 QUICK = {"programs": 1800, "per_program": 3, "longer": 0, "epochs_contrastive": 6, "epochs_diffusion": 20,

@@ -160,10 +160,11 @@ _op("TRANSFORM.sentences", "str", "list[str]", '[s for s in re.split(r"(?<=[.!?]
 _op("TRANSFORM.split", "str", "list[str]", "{v}.split({sep})", "parts", "split on a separator", args=[("sep", "str")])
 
 # -- regular-expression extraction -------------------------------------------------------------
-# a minus sign counts only where no word or digit runs into it: "2020-01-05" is 2020, 1, 5, not 2020, -1, -5
-_op("EXTRACT.integers", "str", "list[int]", '[int(n) for n in re.findall(r"(?:(?<!\\w)-)?\\d+", {v})]', "numbers",
+# a hyphen right after a digit separates, it is no minus: "2020-01-05" is 2020, 1, 5 and "3-5" is 3, 5
+# (not 2020, -1, -5); "c-3" and "x -3" still hold -3
+_op("EXTRACT.integers", "str", "list[int]", '[int(n) for n in re.findall(r"(?:(?<!\\d)-)?\\d+", {v})]', "numbers",
     "integers in the text", imports=["re"])
-_op("EXTRACT.numbers", "str", "list[num]", '[_number(n) for n in re.findall(r"(?:(?<!\\w)-)?\\d+(?:\\.\\d+)?", {v})]', "numbers",
+_op("EXTRACT.numbers", "str", "list[num]", '[_number(n) for n in re.findall(r"(?:(?<!\\d)-)?\\d+(?:\\.\\d+)?", {v})]', "numbers",
     "numbers (integers and decimals) in the text", imports=["re"], helpers=["_number"])
 _op("EXTRACT.emails", "str", "list[str]", 're.findall(r"[\\w.+-]+@[\\w-]+(?:\\.[\\w-]+)+", {v})', "emails",
     "e-mail addresses in the text", imports=["re"])
