@@ -54,10 +54,11 @@ def test_bad_settings_are_refused_before_any_work():
         FitConfig(T=10, sample_steps=20).check()
     with pytest.raises(ValueError, match="num_workers"):
         job.make_trainer(None, TINY, num_workers=0)
-    for bad, match in ((dict(programs=0), "programs"), (dict(longer=-1), "longer"), (dict(num_workers=0), "num_workers")):
+    for bad, match in ((dict(programs=-1), "programs"), (dict(longer=-1), "longer"), (dict(num_workers=0), "num_workers")):
         settings = dict(programs=10, per_program=1, longer=0, fit_cfg=TINY) | bad
         with pytest.raises(ValueError, match=match):
             job.check_run(**settings)
+    job.check_run(programs=0, per_program=1, longer=0, fit_cfg=TINY)  # 0: the 1-2 step programs alone
 
 
 def test_the_job_refuses_bad_settings_before_starting_ray(monkeypatch, capsys):
@@ -65,7 +66,7 @@ def test_the_job_refuses_bad_settings_before_starting_ray(monkeypatch, capsys):
         raise AssertionError("Ray was started for a run that could not go ahead")
 
     monkeypatch.setattr(job, "ensure_ray", no_ray)
-    for argv, match in ((["--programs", "0"], "programs"), (["--lr", "5"], "lr"), (["--longer", "-2"], "longer")):
+    for argv, match in ((["--programs", "-1"], "programs"), (["--lr", "5"], "lr"), (["--longer", "-2"], "longer")):
         with pytest.raises(SystemExit) as stop:
             job.main(argv)
         assert stop.value.code == 2 and match in capsys.readouterr().err

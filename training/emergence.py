@@ -199,7 +199,8 @@ def check_run(programs: int, per_program: int, longer: int, fit_cfg: dict, num_w
     """Raise ValueError naming the first bad setting (before any Ray or corpus work starts)."""
     from emergence.synthesis.fit import FitConfig
 
-    for name, value, least in (("programs", programs, 1), ("per_program", per_program, 1), ("longer", longer, 0),
+    # programs 0 is a corpus of the 1-2 step programs alone (always all kept)
+    for name, value, least in (("programs", programs, 0), ("per_program", per_program, 1), ("longer", longer, 0),
                                ("num_workers", num_workers, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name} must be an integer ≥ {least}, got {value!r}")
@@ -275,7 +276,7 @@ def _save_model(model: dict, path: str) -> None:
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help=f"the small default model: {QUICK}")
-    ap.add_argument("--programs", type=int, help="distinct programs in the corpus (all of 1-2 steps, then sampled)")
+    ap.add_argument("--programs", type=int, help="distinct programs in the corpus (all of 1-2 steps, then sampled; 0: those alone)")
     ap.add_argument("--per-program", type=int, help="descriptions per program")
     ap.add_argument("--longer", type=int, help="per start kind, sampled programs one step longer than the full walk "
                                                f"(default: {DEFAULTS['longer']})")
