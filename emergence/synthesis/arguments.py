@@ -71,7 +71,7 @@ REF_NAMES = {"n": r"[nN]|limit|count", "k": r"k|threshold", "sep": r"sep|separat
 GENERIC = set("""a an the its their this that these those each every all any some one of in on at to from into
 with by for and or json csv html document object payload string text input table row rows record records
 page file value values field fields column columns key entry number numbers word words line lines numeric
-distinct unique first last inside within under named called as is e.g i.e""".split())
+distinct unique first last inside within under named called as is e.g i.e nested stored found""".split())
 # verbs and adjectives of requests: never taken as a field or column name by the last-resort rule
 NOT_NAMES = set("""return returns get find list compute give extract sort sorted count sum total average mean
 show collect parse read take keep make build write produce output calculate determine report want need tool
@@ -88,8 +88,11 @@ PATH_FORMS = [(rf"\b({DOTTED})\b", 6),
               (rf"\b(?:field|key|property|attribute|entry|member)\s+(?:named\s+|called\s+)?({ID}(?:\.\w+)*)", 5),
               (rf"\b(?:value|values)\s+(?:at|under|for)\s+({ID}(?:\.\w+)*)", 5),
               (rf"\blook\s*up\s+({ID}(?:\.\w+)*)", 5)]
-# "A inside B" is surely nesting; "A of/in B" often names the document itself ("of the response")
-NESTED = rf"\b({ID})(?:\s+(?:field|key|entry|property|value))?\s+(inside|within|under|in|of|from)\s+(?:the\s+|an?\s+)?({ID})\b"
+# "A inside B" is surely nesting; "A of/in B" often names the document itself ("of the response");
+# "A (field) nested/stored/found under B" is the same nesting with a verb between
+NESTED = (rf"\b({ID})(?:\s+(?:field|key|entry|property|value))?"
+          r"(?:\s+(?:that\s+is\s+|which\s+is\s+)?(?:nested|stored|found|located|kept|sitting|held))?"
+          rf"\s+(inside|within|under|in|of|from)\s+(?:the\s+|an?\s+)?({ID})\b")
 POSSESSIVE = rf"\b({ID})'s\s+({ID})\b"  # "the owner's name" -> owner.name
 COLUMN_FORMS = [(rf"\b({ID})\s+column\b", 6), (rf"\bcolumn\s+(?:named\s+|called\s+)?({ID})", 5),
                 (rf"\b({ID})\s+(?:values|field|entries|cells)\b", 3), (rf"\bevery\s+({ID})\b", 2)]
@@ -133,6 +136,7 @@ class _Text:
     """The intent, its quoted spans blanked out (so words inside quotes are not read as cues)."""
 
     def __init__(self, text: str):
+        self.text = text
         self.quotes = list(QUOTED.finditer(text))
         self.masked = QUOTED.sub(lambda m: " " * len(m[0]), text)
         self.cues: dict = {}
@@ -192,10 +196,15 @@ class _Text:
             if _named(m[0]) and m[0].lower() not in NOT_NAMES:
                 out += [(m.start(), m.end(), w, 1, False) for w in dict.fromkeys([_singular(m[0]), m[0]])]
         if kind == "path":
+            # read with the quote marks alone taken out: "the 'name' inside 'user'" nests quoted keys,
+            # and such a nesting outranks a key quoted on its own
+            bare = QUOTED.sub(lambda m: " " + _content(m) + " ", self.text)
             for pattern in (NESTED, POSSESSIVE):
-                for m in self.find(pattern):
+                for m in re.finditer(pattern, bare, re.I):
                     inner, outer = (m[1], m[3]) if pattern == NESTED else (m[2], m[1])
                     natural = 7 if pattern == NESTED and m[2].lower() in ("inside", "within", "under") else 5
+                    if any(q.start() <= m.start(i) < q.end() for q in self.quotes for i in (1, m.lastindex)):
+                        natural = QUOTED_BASE + 1
                     if _named(inner) and _named(outer):
                         out += [(m.start(), m.end(), f"{outer}.{inner}", natural, False),
                                 (m.start(), m.end(), f"{inner}.{outer}", 2, False)]
