@@ -69,6 +69,7 @@ BEST = [
     ("the title field stored under meta in the payload", JSON, [{}, {"path": c("meta.title")}]),
     ("the version nested within the package", JSON, [{}, {"path": c("package.version")}]),
     ("fetch the 'zip' that is nested under 'address'", JSON, [{}, {"path": c("address.zip")}]),
+    ("how many entries are in the 'items' array", JSON, [{}, {"path": c("items")}]),
     ("get the repository's license", JSON, [{}, {"path": c("repository.license")}]),
     ("the id key of the document", JSON, [{}, {"path": c("id")}]),
     ("the 'city' column", CSV, [{}, {"name": c("city")}]),

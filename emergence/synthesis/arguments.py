@@ -71,7 +71,7 @@ REF_NAMES = {"n": r"[nN]|limit|count", "k": r"k|threshold", "sep": r"sep|separat
 GENERIC = set("""a an the its their this that these those each every all any some one of in on at to from into
 with by for and or json csv html document object payload string text input table row rows record records
 page file value values field fields column columns key entry number numbers word words line lines numeric
-distinct unique first last inside within under named called as is e.g i.e nested stored found""".split())
+distinct unique first last inside within under named called as is are was were be been e.g i.e nested stored found""".split())
 # verbs and adjectives of requests: never taken as a field or column name by the last-resort rule
 NOT_NAMES = set("""return returns get find list compute give extract sort sorted count sum total average mean
 show collect parse read take keep make build write produce output calculate determine report want need tool
@@ -196,14 +196,14 @@ class _Text:
             if _named(m[0]) and m[0].lower() not in NOT_NAMES:
                 out += [(m.start(), m.end(), w, 1, False) for w in dict.fromkeys([_singular(m[0]), m[0]])]
         if kind == "path":
-            # read with the quote marks alone taken out: "the 'name' inside 'user'" nests quoted keys,
-            # and such a nesting outranks a key quoted on its own
+            # read with the quote marks alone taken out: "the 'name' inside 'user'" nests two quoted keys,
+            # and such a nesting outranks either key quoted on its own
             bare = QUOTED.sub(lambda m: " " + _content(m) + " ", self.text)
             for pattern in (NESTED, POSSESSIVE):
                 for m in re.finditer(pattern, bare, re.I):
                     inner, outer = (m[1], m[3]) if pattern == NESTED else (m[2], m[1])
                     natural = 7 if pattern == NESTED and m[2].lower() in ("inside", "within", "under") else 5
-                    if any(q.start() <= m.start(i) < q.end() for q in self.quotes for i in (1, m.lastindex)):
+                    if all(any(q.start() <= m.start(i) < q.end() for q in self.quotes) for i in (1, m.lastindex)):
                         natural = QUOTED_BASE + 1
                     if _named(inner) and _named(outer):
                         out += [(m.start(), m.end(), f"{outer}.{inner}", natural, False),
