@@ -357,6 +357,24 @@ def test_beam_decode_never_returns_an_empty_program():
     assert out[0][0] == ["MAP.upper"]
 
 
+def test_beam_decode_keeps_room_for_the_tools_parameters():
+    # sort, then the maximum is likelier; a 2-parameter tool needs a step whose argument a
+    # parameter binds, so sort then take the first n is the program read
+    logp = _logp([{"SORT.desc": 3.0}, {"REDUCE.max": 3.0, "LIMIT.first": 1.0, "<end>": -2.0}])
+    assert decode.beam_decode(logp, VOCAB)[0][0] == ["SORT.desc", "REDUCE.max"]
+    out = decode.beam_decode(logp, VOCAB, min_slots=1)
+    assert out[0][0] == ["SORT.desc", "LIMIT.first"]
+    assert all(decode.parameter_slots(o) >= 1 for o, _, _ in out)
+    assert decode.parameter_slots(["FILTER.greater", "MAP.add"]) == 2 and decode.parameter_slots(["SORT.asc"]) == 0
+
+
+def test_engine_reads_draws_with_room_for_every_parameter(engine):
+    for arity in (1, 2, 3):
+        syn = engine.synthesize("keep the values above a threshold, then take the first few", arity)
+        assert any(syn.samples) and all(decode.parameter_slots(s) >= arity - 1 for s in syn.samples if s)
+        assert all(len(c.program.params) == arity for c in syn.candidates)
+
+
 # --- models -------------------------------------------------------------------------------------
 def test_tokens_round_trip_and_limits():
     for ops in ([], ["REDUCE.sum"], ["FILTER.even", "MAP.square", "REDUCE.sum"], ["SORT.asc"] * models.MAX_OPS):

@@ -3,7 +3,9 @@
 The denoiser's last step gives each slot a distribution over the operations. Taking each slot's
 most likely operation on its own can yield a program that doesn't type (a list operation after
 a number), so a beam search walks the slots keeping only prefixes that type from some parameter
-type, and returns the best complete programs by summed log-probability.
+type, and returns the best complete programs by summed log-probability. A tool of arity a also
+needs a - 1 arguments that a parameter can bind (`parameter_slots`): that is a constraint of the
+rounding too, since the argument reader can't invent a parameter for a program without one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .corpus import REF_PARAM
 from .ops import OPS
 from .types import match, parse, substitute
 
@@ -55,9 +58,20 @@ def well_formed(ops: list[str]) -> bool:
     return bool(sequence_type(ops)) and no_repeats(ops)
 
 
-def beam_decode(logp: np.ndarray, vocab: list[str], beam: int = 8, keep: int = 4) -> list[tuple]:
+@lru_cache(maxsize=None)
+def _bindable(op: str) -> int:
+    return sum(a in REF_PARAM for a, _ in OPS[op].args) if op in OPS else 0
+
+
+def parameter_slots(ops) -> int:
+    """How many of the arguments of `ops` a tool parameter could bind ("above k", "split on sep")."""
+    return sum(_bindable(op) for op in ops)
+
+
+def beam_decode(logp: np.ndarray, vocab: list[str], beam: int = 8, keep: int = 4, min_slots: int = 0) -> list[tuple]:
     """logp (L, V) per-slot log-probabilities (token 0 = <end>) -> up to `keep` programs
-    [(ops, score, param type)], best first; every one types."""
+    [(ops, score, param type)], best first; every one types and has at least `min_slots`
+    parameter slots (a tool of arity a: a - 1), else none is returned."""
     L, V = logp.shape
     # state: (score, ops, flow type, param type, ended)
     states = [(0.0, (), None, None, False)]
@@ -76,8 +90,8 @@ def beam_decode(logp: np.ndarray, vocab: list[str], beam: int = 8, keep: int = 4
                 if tried >= beam:
                     break
                 s = score + logp[i, v]
-                if v == 0:
-                    cands = [(s, ops, flow, ptype, True)] if ops else []
+                if v == 0:  # ending needs a program, with the slots its parameters bind to
+                    cands = [(s, ops, flow, ptype, True)] if ops and parameter_slots(ops) >= min_slots else []
                 elif not ops:  # the first operation fixes what the parameter may be
                     cands = [(s, (vocab[v],), out, pt, False) for pt, t in _PARSED.items()
                              if (out := step_type(t, vocab[v])) is not None]
@@ -95,6 +109,6 @@ def beam_decode(logp: np.ndarray, vocab: list[str], beam: int = 8, keep: int = 4
         states = sorted(nxt.values(), key=lambda c: -c[0])[:beam]
     best: dict = {}
     for score, ops, _, ptype, _ in states:  # one entry per program: its best parameter type
-        if ops and (ops not in best or best[ops][1] < score):
+        if ops and parameter_slots(ops) >= min_slots and (ops not in best or best[ops][1] < score):
             best[ops] = (list(ops), float(score), ptype)
     return sorted(best.values(), key=lambda c: -c[1])[:keep]

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from .arguments import fill_arguments
 from .compiler import compile_program
-from .decode import PARAM_TYPES, beam_decode, well_formed
+from .decode import PARAM_TYPES, beam_decode, parameter_slots, well_formed
 from .effects import asked_effects, without_unasked
 from .fit import Bundle
 from .models import MAX_OPS, VOCAB, condition, pad_words, tokens, untokens
@@ -192,12 +192,13 @@ class Engine:
         asked = asked_effects(intent)
         samples = []
         variants: dict = {}  # draws often agree: work out each distinct one's variants once
+        slots = arity - 1  # a parameter beyond the first binds an argument of some step
         for lp in logp:
             greedy = untokens(lp.argmax(-1))
-            if sampler != "direct" and keep == 1 and well_formed(greedy):  # the most likely ops already type
-                decoded = [(greedy, 0.0, None)]
+            if sampler != "direct" and keep == 1 and well_formed(greedy) and parameter_slots(greedy) >= slots:
+                decoded = [(greedy, 0.0, None)]  # the most likely ops already type, with room for the parameters
             else:
-                decoded = beam_decode(lp, VOCAB, beam=8, keep=3 if sampler == "direct" else keep)
+                decoded = beam_decode(lp, VOCAB, beam=8, keep=3 if sampler == "direct" else keep, min_slots=slots)
             samples.append(decoded[0][0] if decoded else None)
             for ops, _, _ in decoded:
                 # a draw also supports its shorter readings (`_variants`); the ranking chooses
