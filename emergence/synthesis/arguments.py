@@ -136,9 +136,10 @@ class _Text:
     """The intent, its quoted spans blanked out (so words inside quotes are not read as cues)."""
 
     def __init__(self, text: str):
-        self.text = text
         self.quotes = list(QUOTED.finditer(text))
         self.masked = QUOTED.sub(lambda m: " " * len(m[0]), text)
+        # the quote marks alone taken out, offsets kept: "the 'name' inside 'user'" still reads as nesting
+        self.bare = QUOTED.sub(lambda m: " " + _content(m) + " ", text)
         self.cues: dict = {}
         self.starts = sorted([m.start() for m in re.finditer(r"\w+", self.masked)] + [m.start() for m in self.quotes])
 
@@ -196,11 +197,9 @@ class _Text:
             if _named(m[0]) and m[0].lower() not in NOT_NAMES:
                 out += [(m.start(), m.end(), w, 1, False) for w in dict.fromkeys([_singular(m[0]), m[0]])]
         if kind == "path":
-            # read with the quote marks alone taken out: "the 'name' inside 'user'" nests two quoted keys,
-            # and such a nesting outranks either key quoted on its own
-            bare = QUOTED.sub(lambda m: " " + _content(m) + " ", self.text)
+            # read through quotes: a nesting of two quoted keys outranks either key quoted on its own
             for pattern in (NESTED, POSSESSIVE):
-                for m in re.finditer(pattern, bare, re.I):
+                for m in re.finditer(pattern, self.bare, re.I):
                     inner, outer = (m[1], m[3]) if pattern == NESTED else (m[2], m[1])
                     natural = 7 if pattern == NESTED and m[2].lower() in ("inside", "within", "under") else 5
                     if all(any(q.start() <= m.start(i) < q.end() for q in self.quotes) for i in (1, m.lastindex)):

@@ -88,6 +88,15 @@ def canonical_args(op: str, next_op: str | None, rng: random.Random | None = Non
 DOCUMENTS = ("html", "json", "csv")  # parsing is a step of its own: one more step allowed
 
 
+def _steps(seq, kind: str):
+    """(op, kind after it) for every pure op that may follow `seq`, which yields `kind`: never the
+    same op twice in a row, nor a pair that undoes itself (`_SKIP_PAIRS`)."""
+    for op, pairs in KINDS.items():
+        if OPS[op].effects or (seq and (seq[-1] == op or (seq[-1], op) in _SKIP_PAIRS)):
+            continue
+        yield from ((op, k_out) for k_in, k_out in pairs if k_in == kind)
+
+
 def walks(max_len: int):
     """Every kind-respecting op sequence from every start kind, shortest first."""
     frontier = [((), k, k) for k in PURE_STARTS]
@@ -96,13 +105,7 @@ def walks(max_len: int):
         for seq, kind, start in frontier:
             if level == max_len and start not in DOCUMENTS:
                 continue
-            for op, pairs in KINDS.items():
-                if OPS[op].effects:
-                    continue
-                for k_in, k_out in pairs:
-                    if k_in != kind or (seq and (seq[-1] == op or (seq[-1], op) in _SKIP_PAIRS)):
-                        continue
-                    nxt.append((seq + (op,), k_out, start))
+            nxt += [(seq + (op,), k_out, start) for op, k_out in _steps(seq, kind)]
         yield from ((seq, start) for seq, _, start in nxt)
         frontier = nxt
 
@@ -158,11 +161,6 @@ def kind_after(seq, start: str) -> str:
     return kind
 
 
-def _next_ops(seq, kind: str) -> list[str]:
-    return [op for op, pairs in KINDS.items() if not OPS[op].effects and seq[-1] != op
-            and (seq[-1], op) not in _SKIP_PAIRS and any(k_in == kind for k_in, _ in pairs)]
-
-
 def programs(max_len: int = 3, n_probe: int = 10, seed: int = 0, longer: int = 0) -> list[tuple]:
     """[(op sequence, start kind)], one per distinct behaviour, shortest first; plus, per start
     kind, up to `longer` sampled programs one step past the walk (a kept longest one extended by
@@ -185,7 +183,7 @@ def programs(max_len: int = 3, n_probe: int = 10, seed: int = 0, longer: int = 0
     for start in PURE_STARTS if longer else ():
         deepest = max_len + (start in DOCUMENTS)
         ends = [seq for seq, st in kept if st == start and len(seq) == deepest]
-        grown = [seq + (op,) for seq in ends for op in _next_ops(seq, kind_after(seq, start))]
+        grown = [seq + (op,) for seq in ends for op, _ in _steps(seq, kind_after(seq, start))]
         rng.shuffle(grown)
         added = 0
         for seq in grown:
