@@ -43,6 +43,8 @@ def fill(intent, ops, arity=1, limit=4, start=None):
 BEST = [
     ("keep the values above 7", ["FILTER.greater"], [{"k": c(7)}]),
     ("only numbers smaller than -2.5 please", ["FILTER.less"], [{"k": c(-2.5)}]),
+    ("how many of the codes are 400 or higher", ["FILTER.at_least", "REDUCE.count"], [{"k": c(400)}, {}]),
+    ("keep scores of at most 10", ["FILTER.at_most"], [{"k": c(10)}]),
     ("first 4 items", ["LIMIT.first"], [{"n": c(4)}]),
     ("give me the final three entries", ["LIMIT.last"], [{"n": c(3)}]),
     ("the words with more than five letters", ["FILTER.longer"], [{"n": c(5)}]),

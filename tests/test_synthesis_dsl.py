@@ -147,6 +147,19 @@ def test_text_operations_read_text_as_people_write_it(op_name, text, expected):
     assert trace(Program.from_dict(prog), [text])[-1][1] == expected
 
 
+@pytest.mark.parametrize("op_name, k, expected", [
+    ("FILTER.at_least", 400, [400, 404, 500]),  # the bound itself is kept: "400 or higher"
+    ("FILTER.at_most", 400, [200, 301, 400]),
+    ("FILTER.greater", 400, [404, 500]),
+    ("FILTER.less", 400, [200, 301]),
+])
+def test_comparisons_with_and_without_the_bound(op_name, k, expected):
+    prog = {"name": "tool", "intent": OPS[op_name].doc, "params": [{"name": "codes", "type": "list[int]"}],
+            "steps": [{"op": op_name, "args": {"k": {"const": k}}}]}
+    _, fn = build_callable(prog)
+    assert fn([200, 404, 301, 500, 400]) == sorted(expected, key=[200, 404, 301, 500, 400].index)
+
+
 def test_parameters_as_arguments():
     prog = {"name": "count_above", "intent": "how many numbers exceed k",
             "params": [{"name": "xs", "type": "list[num]"}, {"name": "k", "type": "num"}],

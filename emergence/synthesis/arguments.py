@@ -29,6 +29,8 @@ CUES = {
     "LIMIT.top_frequent": r"most|top|frequent\w*|common|popular",
     "FILTER.greater": r"above|over|exceed\w*|greater|bigger|larger|more|higher|beyond",
     "FILTER.less": r"below|under|less|fewer|smaller|lower|beneath",
+    "FILTER.at_least": r"least|more|higher|greater|larger|above|up|minimum|min|smaller|from",
+    "FILTER.at_most": r"most|less|fewer|lower|smaller|below|under|up|maximum|max|larger|bigger",
     "FILTER.longer": r"longer|more|over|exceed\w*|letters?|characters?|chars|length",
     "MAP.add": r"add\w*|plus|increase\w*|shift\w*|offset|by",
     "MAP.multiply": r"multipl\w*|times|scal\w*|factor|by",

@@ -95,6 +95,10 @@ _op("FILTER.greater", "list[num]", "list[num]", "[x for x in {v} if x > {k}]", "
     args=[("k", "num")])
 _op("FILTER.less", "list[num]", "list[num]", "[x for x in {v} if x < {k}]", "below", "keep numbers below k",
     args=[("k", "num")])
+_op("FILTER.at_least", "list[num]", "list[num]", "[x for x in {v} if x >= {k}]", "at_least", "keep numbers k or above",
+    args=[("k", "num")])
+_op("FILTER.at_most", "list[num]", "list[num]", "[x for x in {v} if x <= {k}]", "at_most", "keep numbers k or below",
+    args=[("k", "num")])
 _op("FILTER.longer", "list[str]", "list[str]", "[x for x in {v} if len(x) > {n}]", "long_ones",
     "keep strings longer than n", args=[("n", "int")])
 _op("FILTER.contains", "list[str]", "list[str]", "[x for x in {v} if {sub} in x]", "matching",
