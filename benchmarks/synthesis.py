@@ -23,7 +23,10 @@ candidate tool is executed in the sandbox against the task's tests; nothing here
   refusal (a failure here); with two examples: candidates, then compositions, then 1 s of guided
   search, each checked on the examples in the sandbox.
 - ablations: the sampler replaced by one direct prediction from the conditioning; ranking without
-  the coherence scorer; ranking with the untuned default weights instead of the fitted ones.
+  the coherence scorer; ranking with the untuned default weights instead of the fitted ones; the
+  service gated by the answer's coherence instead of its fitted confidence (`confidence.py`).
+- how well the answer's confidence and its coherence each tell right answers from wrong ones
+  here (ROC-AUC over the tasks).
 - latency p50/p99 per synthesis without verification (one thread, as a replica would run; three
   passes over the tasks, pooled).
 - refinement (`refine_eval`): on held-out corpus programs, feedback in held-out wordings that
@@ -95,6 +98,7 @@ def engine_task(engine, scorer, task, n_samples, **kw) -> dict:
             raw.append(False)
     n, c = len(raw), sum(raw)
     return {"answer": bool(ok and ok[0]), "top10": any(ok[:10]), "confident": syn.ok,
+            "confidence": syn.confidence, "coherence": syn.best.coherence if syn.best else None,
             "answer_confident": bool(ok and ok[0] and syn.ok),
             "pass@1": pass_at_k(n, c, 1), "pass@10": pass_at_k(n, c, min(10, n)),
             "latency_s": latency, "best": syn.best.program.to_dict() if syn.best else None,
@@ -205,6 +209,7 @@ def main(argv=None) -> dict:
     from emergence.synthesis.encoder import HashingEncoder
     from emergence.synthesis.engine import DEFAULT_RANK_WEIGHTS, Engine
     from emergence.synthesis.evaluation import load_tasks
+    from emergence.synthesis.confidence import roc_auc
     from emergence.synthesis.pipeline import SynthesisService
 
     tasks = load_tasks(args.tasks)
@@ -261,6 +266,10 @@ def main(argv=None) -> dict:
             for name, service in services.items():
                 rows[name].append(service_task(service, scorer, task, examples=False))
                 rows[f"{name}_examples"].append(service_task(service, scorer, task, examples=True))
+            # ablation: the service gated by the answer's coherence instead of its fitted confidence
+            fitted_conf, engine.confidence_model = engine.confidence_model, None
+            rows["service_coherence_gate"].append(service_task(services["service"], scorer, task, examples=False))
+            engine.confidence_model = fitted_conf
             rows["direct"].append(engine_task(engine, scorer, task, samples, sampler="direct"))
             rows["no_scorer"].append(engine_task(engine, scorer, task, samples, use_scorer=False))
             fitted, engine.rank_weights = engine.rank_weights, dict(DEFAULT_RANK_WEIGHTS)
@@ -304,6 +313,12 @@ def main(argv=None) -> dict:
                    "confident_share": rate(eng, "confident"),
                    "precision_when_confident": (sum(r["answer_confident"] for r in eng) /
                                                 max(1, sum(r["confident"] for r in eng))),
+                   # how well each signal tells a right answer from a wrong one on these intents
+                   "confidence_auc": roc_auc([r["confidence"] for r in eng if r["confidence"] is not None],
+                                             [r["answer"] for r in eng if r["confidence"] is not None]),
+                   "coherence_auc": roc_auc([r["coherence"] for r in eng if r["coherence"] is not None],
+                                            [r["answer"] for r in eng if r["coherence"] is not None]),
+                   "confidence_model": engine.confidence_model is not None,
                    "families": by_family(tasks, eng, ["answer", "top10", "pass@1", "pass@10"])},
         "engine_with_two_examples": {"answer_pass": rate(rows["engine_examples"], "answer"),
                                      "top10_pass": rate(rows["engine_examples"], "top10"),
@@ -319,7 +334,8 @@ def main(argv=None) -> dict:
                                               max(1, sum(r["answered"] for r in rows[name]))),
                   "found_by": dict(Counter(r["found_by"] for r in rows[name] if r["answered"])),
                   "families": by_family(tasks, rows[name], ["answer"])}
-           for name in ("service", "service_no_composition", "service_examples", "service_no_composition_examples")},
+           for name in ("service", "service_no_composition", "service_examples", "service_no_composition_examples",
+                        "service_coherence_gate")},
         "baseline_enumerative_same_budget": {"answer_pass": rate(rows["enumerative"], "answer"),
                                              "top10_pass": rate(rows["enumerative"], "top10"),
                                              "families": by_family(tasks, rows["enumerative"], ["answer"])},

@@ -461,7 +461,8 @@ class AppArgs(BaseModel):
     memory_root: str | None = Field(None, description="Directory of the vector memory; default runs/memory or $EMERGENCE_MEMORY_ROOT.")
     memory_router: str = Field("memory-router", description="Name of the MemoryRouter actor (namespace 'emergence').")
     engine_path: str | None = Field(None, description="Trained engine (python -m training.emergence); default runs/emergence/model.pt.")
-    synthesis_threshold: float = Field(0.5, ge=0, le=1.01, description="Coherence below which /synthesize answers "
+    synthesis_threshold: float = Field(0.5, ge=0, le=1.01, description="Confidence (the answer's fitted probability "
+                                       "of being right; coherence for older engines) below which /synthesize answers "
                                        "cannot_synthesize (without examples).")
 
 

@@ -130,7 +130,7 @@ class ToolSynthesizer:
 
         torch.set_num_threads(threads)
         self.model_path = model_path or os.path.abspath(DEFAULT_MODEL)
-        self.threshold = threshold  # coherence below which the answer is "cannot synthesize"
+        self.threshold = threshold  # confidence below which the answer is "cannot synthesize"
         self.memory_root, self.memory_router, self.sandbox_pool = memory_root, memory_router, sandbox_pool
         self.service = None
         self.load_error = None

@@ -53,8 +53,13 @@ def test_benchmark_reports_every_figure(model, tmp_path):
                 "ablation_no_scorer", "ablation_untuned_weights", "engine_then_search_with_two_examples",
                 "engine_then_guided_search_with_two_examples",
                 "baseline_retrieval_hashing", "service", "service_no_composition", "service_examples",
-                "service_no_composition_examples"):
+                "service_no_composition_examples", "service_coherence_gate"):
         assert 0.0 <= f[key]["answer_pass"] <= 1.0, key
+    # this model has no confidence model: the coherence gate is the same service
+    assert f["engine"]["confidence_model"] is False
+    assert f["service_coherence_gate"]["answer_pass"] == f["service"]["answer_pass"]
+    for key in ("confidence_auc", "coherence_auc"):  # None when every answer is right, or every one wrong
+        assert f["engine"][key] is None or 0.0 <= f["engine"][key] <= 1.0
     for key in ("service", "service_examples"):  # a refusal is a failure: passes never exceed answers
         assert f[key]["answer_pass"] <= f[key]["answered_share"], key
         assert sum(f[key]["found_by"].values()) == round(3 * f[key]["answered_share"])

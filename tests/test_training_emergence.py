@@ -80,7 +80,8 @@ def test_two_worker_training_then_resume(ray_session, tmp_path):
               max_len=2, calibrate_limit=20, num_workers=2, name="engine-test", storage_path=str(tmp_path / "runs"))
     res = job.run(out=out, **kw)
     model = torch.load(out, weights_only=False)
-    assert set(model["figures"]) >= {"contrastive", "denoising", "scorer", "ranking"}
+    assert set(model["figures"]) >= {"contrastive", "denoising", "scorer", "ranking", "confidence"}
+    assert "confidence" in model  # the fitted model, or None when its records were all right or all wrong
     assert model["encoder_name"] == "hashing" and set(model["rank_weights"]) == {"scorer", "align", "votes"}
     assert model["config"]["words"] is True  # the denoiser attends to words, trained under DDP
     assert 0 <= model["figures"]["scorer"]["roc_auc"] <= 1
@@ -108,6 +109,10 @@ def test_two_worker_training_then_resume(ray_session, tmp_path):
     ranking = job.recalibrate(out, kw["data_dir"], limit=10)
     again = torch.load(out, weights_only=False)
     assert again["rank_weights"] == ranking["weights"] and ranking["records"] == min(10, len(calib))
+    # and the answer's confidence model with them, on held-out wordings, with its held-out figures
+    assert again["confidence"] == ranking["confidence"]["model"] and again["figures"]["confidence"]["records"] > 0
+    if again["confidence"] is not None:  # both right and wrong answers among so few: a fitted model
+        assert Engine.load(out, encoder=HashingEncoder()).confidence_model == again["confidence"]
     assert all(torch.equal(after[k], again["denoiser"][k]) for k in after)
     with pytest.raises(ValueError, match="calibration.jsonl"):
         job.recalibrate(out, str(tmp_path / "nothing-here"))

@@ -184,14 +184,21 @@ def make_trainer(data, fit_cfg: dict, *, num_workers: int = 1, use_gpu: bool = F
 def calibrate(bundle, encoder_name: str, calib, calib_encodings, limit: int = 400) -> dict:
     """Ranking weights fitted on held-out programs described in held-out wordings
     (emergence.synthesis.calibrate)."""
-    from emergence.synthesis.calibrate import calibrate_ranking
+    from emergence.synthesis.calibrate import calibrate_confidence, calibrate_ranking
     from emergence.synthesis.encoder import make_encoder
     from emergence.synthesis.engine import Engine
 
-    ranking = calibrate_ranking(Engine(bundle, make_encoder(encoder_name)), calib, calib_encodings, limit=limit)
+    engine = Engine(bundle, make_encoder(encoder_name))
+    ranking = calibrate_ranking(engine, calib, calib_encodings, limit=limit)
     print(f"ranking weights {ranking['weights']}: top-1 {ranking['top1']:.3f} on {ranking['records']} held-out "
           f"descriptions (defaults {ranking['default_top1']:.3f}; right program among candidates {ranking['recall']:.3f})",
           flush=True)
+    engine.rank_weights = ranking["weights"]
+    conf = calibrate_confidence(engine, calib, calib_encodings, limit=limit, skip=limit)
+    ranking["confidence"] = conf
+    if conf.get("model"):
+        print(f"answer confidence fitted on {conf['records']} more held-out descriptions: ROC-AUC "
+              f"{conf['held_out_auc']:.3f} (cross-validated; coherence alone {conf['coherence_auc']:.3f})", flush=True)
     return ranking
 
 
@@ -229,8 +236,10 @@ def run(*, programs: int, per_program: int, fit_cfg: dict, encoder: str = "minil
     bundle = Bundle.from_state(state["bundle"])
     figs = figures(bundle, data)
     ranking = calibrate(bundle, encoder, calib, calib_enc, calibrate_limit)
-    figs["ranking"] = {k: v for k, v in ranking.items() if k != "weights"}
+    figs["ranking"] = {k: v for k, v in ranking.items() if k not in ("weights", "confidence")}
+    figs["confidence"] = {k: v for k, v in ranking["confidence"].items() if k != "model"}
     model = {**state["bundle"], "encoder_name": encoder, "figures": figs, "rank_weights": ranking["weights"],
+             "confidence": ranking["confidence"].get("model"),
              "corpus": {"records": len(records), "programs": int(len(set(data.pid.tolist()))), "seed": seed,
                         "longer": longer},
              "run_path": result.path}
@@ -259,7 +268,9 @@ def recalibrate(model_path: str, data_dir: str, limit: int = 400) -> dict:
     emb, ws = _encoded([r.description for r in calib], enc, data_dir, bundle.config.words)
     ranking = calibrate(bundle, enc, calib, [Encoding(e, w) for e, w in zip(emb, ws)], limit)
     state["rank_weights"] = ranking["weights"]
-    state.setdefault("figures", {})["ranking"] = {k: v for k, v in ranking.items() if k != "weights"}
+    state["confidence"] = ranking["confidence"].get("model")
+    state.setdefault("figures", {})["ranking"] = {k: v for k, v in ranking.items() if k not in ("weights", "confidence")}
+    state["figures"]["confidence"] = {k: v for k, v in ranking["confidence"].items() if k != "model"}
     _save_model(state, model_path)
     return ranking
 

@@ -61,3 +61,25 @@ def calibrate_ranking(engine, records, encodings, limit: int = 400, seed: int = 
     return {"weights": best_w, "top1": best, "recall": float(np.mean([any(f[3] for f in r) for r in rows])),
             "default_top1": top1(rows, engine.rank_weights), "records": len(rows)}
 
+
+
+def calibrate_confidence(engine, records, encodings, limit: int = 400, skip: int = 400, seed: int = 0) -> dict:
+    """The answer's confidence model (`confidence.fit_confidence`), fitted with the engine's
+    current ranking on up to `limit` validation records after the first `skip` of the same
+    shuffled order (those the ranking weights were fitted on), or on the first `limit` when too
+    few are left: {"model", "records", "held_out_auc", "coherence_auc", ...}."""
+    from .confidence import features, fit_confidence
+
+    idx = list(range(len(records)))
+    random.Random(seed).shuffle(idx)
+    rest = idx[skip:skip + limit]
+    idx = rest if len(rest) >= min(limit, 100) else idx[:limit]
+    x, y = [], []
+    for i in idx:
+        rec = records[i]
+        syn = engine.synthesize(rec.description, rec.arity, encoding=encodings[i])
+        f = features(syn.candidates, engine.n_samples)
+        if f is not None:
+            x.append(f)
+            y.append(list(syn.candidates[0].ops) == list(rec.ops))
+    return fit_confidence(x, y, seed=seed) if x else {"model": None, "records": 0}

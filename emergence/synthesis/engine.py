@@ -29,6 +29,7 @@ from torch.nn import functional as F
 
 from .arguments import fill_arguments
 from .compiler import compile_program
+from .confidence import features, probability
 from .decode import PARAM_TYPES, beam_decode, parameter_slots, well_formed
 from .effects import asked_effects, without_unasked
 from .fit import Bundle
@@ -69,6 +70,9 @@ class Candidate:
     votes: int  # how many of the sampler's draws rounded to these operations
     alignment: float = 0.0  # cosine of intent and program in the action encoder's space
     rank_score: float = 0.0  # what the ranking sorts by (see Engine.rank_weights)
+    # the answer's (first candidate's) probability of being right, from the fitted confidence
+    # model (`confidence.py`); None for the others and for engines trained before it existed
+    confidence: float | None = None
 
 
 @dataclass
@@ -88,8 +92,16 @@ class Synthesis:
         return self.candidates[0] if self.candidates else None
 
     @property
+    def confidence(self) -> float | None:
+        """How sure the engine is of its answer: the fitted probability that it is right, or
+        the scorer's coherence for an engine without a confidence model."""
+        if self.best is None:
+            return None
+        return self.best.coherence if self.best.confidence is None else self.best.confidence
+
+    @property
     def ok(self) -> bool:
-        return self.best is not None and self.best.coherence >= self.threshold
+        return self.best is not None and self.confidence >= self.threshold
 
 
 def validate_request(intent, arity) -> tuple[str, int]:
@@ -121,17 +133,20 @@ class Engine:
     # 3 DDIM steps: on held-out corpus programs, 2-3 steps round to the described program as often
     # as 10-20 do (benchmarks.synthesis reports the sweep), at a third of the cost
     def __init__(self, bundle: Bundle, encoder, steps: int = 3, n_samples: int = 16, guidance: float = 1.0,
-                 threshold: float = 0.5, temperature: float = 1.0, rank_weights: dict | None = None):
+                 threshold: float = 0.5, temperature: float = 1.0, rank_weights: dict | None = None,
+                 confidence_model: dict | None = None):
         self.bundle, self.encoder = bundle, encoder
         self.steps, self.n_samples, self.guidance = steps, n_samples, guidance
         self.threshold, self.temperature = threshold, temperature
         self.rank_weights = dict(rank_weights or DEFAULT_RANK_WEIGHTS)
+        self.confidence_model = confidence_model  # None: the answer's coherence is its confidence
 
     @classmethod
     def load(cls, path: str, encoder=None, **options) -> "Engine":
         from .encoder import make_encoder
         state = torch.load(path, map_location="cpu", weights_only=False)
         options.setdefault("rank_weights", state.get("rank_weights"))
+        options.setdefault("confidence_model", state.get("confidence"))
         return cls(Bundle.from_state(state), encoder or make_encoder(state.get("encoder_name", "minilm")), **options)
 
     @property
@@ -211,6 +226,8 @@ class Engine:
         cands = self._candidates(intent, arity, votes, cond, torch.as_tensor(emb, dtype=torch.float32)[None],
                                  use_scorer, max(1, n_candidates))
         ranked = sorted(cands, key=lambda c: (-c.rank_score, -c.votes))[:max(1, n_candidates)]
+        if ranked and self.confidence_model is not None and use_scorer:
+            ranked[0].confidence = probability(self.confidence_model, features(ranked, n))
         t_end = time.perf_counter()
         return Synthesis(intent, ranked, samples, self.threshold if use_scorer else 0.0, t_end - t0,
                          {"encode_s": t_enc - t0, "sample_s": t_sample - t_enc, "rank_s": t_end - t_sample},

@@ -66,10 +66,13 @@ def sandbox_verifier(run):
     return verify
 
 
-def _tool_answer(tool, program: dict, confidence, verified, found_by: str, **extra) -> dict:
-    """An answer from anything compiled (a candidate, composition, edit or found program)."""
+def _tool_answer(tool, program: dict, confidence, verified, found_by: str, coherence=None, **extra) -> dict:
+    """An answer from anything compiled (a candidate, composition, edit or found program).
+    `coherence`: the scorer's, when it differs from `confidence` (an engine answer's fitted
+    probability of being right)."""
     return {"code": tool.code, "function_name": tool.function_name, "signature": tool.signature,
-            "docstring": tool.docstring, "program": program, "coherence": confidence, "confidence": confidence,
+            "docstring": tool.docstring, "program": program,
+            "coherence": confidence if coherence is None else coherence, "confidence": confidence,
             "verified": verified, "reused": False, "found_by": found_by, **extra}
 
 
@@ -150,7 +153,8 @@ class SynthesisService:
                 return found
             raise CannotSynthesize(f"none of the {min(len(result.candidates), self.max_verified)} best candidates "
                                    "reproduces the examples", {"closest_capabilities": capabilities(self.engine, vec),
-                                                               "best_coherence": result.best and result.best.coherence})
+                                                               "best_coherence": result.best and result.best.coherence,
+                                                               "best_confidence": result.confidence})
         if result.ok:
             return self._answer(result.best, None)
         # not one confident program: perhaps confident steps ("X, then Y" built from sub-tools)
@@ -162,7 +166,8 @@ class SynthesisService:
                                    {"closest_capabilities": capabilities(self.engine, vec)})
         raise CannotSynthesize("the best candidate is not a confident match for this intent",
                                {"closest_capabilities": capabilities(self.engine, vec),
-                                "best_coherence": result.best.coherence, "threshold": result.threshold})
+                                "best_coherence": result.best.coherence, "best_confidence": result.confidence,
+                                "threshold": result.threshold})
 
     def _compositions(self, intent, arity) -> list:
         if not self.compose:
@@ -265,7 +270,8 @@ class SynthesisService:
 
     @staticmethod
     def _answer(cand, verified) -> dict:
-        return _tool_answer(cand, cand.program.to_dict(), cand.coherence, verified, "engine")
+        confidence = cand.coherence if cand.confidence is None else cand.confidence
+        return _tool_answer(cand, cand.program.to_dict(), confidence, verified, "engine", coherence=cand.coherence)
 
     def _episode(self, vec, intent, tool_id, outcome, t0) -> None:
         if self.memory is not None:
