@@ -206,10 +206,10 @@ def main(argv=None) -> dict:
     torch.set_num_threads(1)
     from emergence.sandbox import open_executor
     from emergence.synthesis import corpus
+    from emergence.synthesis.confidence import roc_auc
     from emergence.synthesis.encoder import HashingEncoder
     from emergence.synthesis.engine import DEFAULT_RANK_WEIGHTS, Engine
     from emergence.synthesis.evaluation import load_tasks
-    from emergence.synthesis.confidence import roc_auc
     from emergence.synthesis.pipeline import SynthesisService
 
     tasks = load_tasks(args.tasks)

@@ -182,8 +182,9 @@ def make_trainer(data, fit_cfg: dict, *, num_workers: int = 1, use_gpu: bool = F
 
 
 def calibrate(bundle, encoder_name: str, calib, calib_encodings, limit: int = 400) -> dict:
-    """Ranking weights fitted on held-out programs described in held-out wordings
-    (emergence.synthesis.calibrate)."""
+    """Ranking weights fitted on held-out programs described in held-out wordings, then the
+    answer's confidence model on more of them (emergence.synthesis.calibrate); the confidence's
+    fit and figures under "confidence"."""
     from emergence.synthesis.calibrate import calibrate_confidence, calibrate_ranking
     from emergence.synthesis.encoder import make_encoder
     from emergence.synthesis.engine import Engine
@@ -236,13 +237,11 @@ def run(*, programs: int, per_program: int, fit_cfg: dict, encoder: str = "minil
     bundle = Bundle.from_state(state["bundle"])
     figs = figures(bundle, data)
     ranking = calibrate(bundle, encoder, calib, calib_enc, calibrate_limit)
-    figs["ranking"] = {k: v for k, v in ranking.items() if k not in ("weights", "confidence")}
-    figs["confidence"] = {k: v for k, v in ranking["confidence"].items() if k != "model"}
-    model = {**state["bundle"], "encoder_name": encoder, "figures": figs, "rank_weights": ranking["weights"],
-             "confidence": ranking["confidence"].get("model"),
+    model = {**state["bundle"], "encoder_name": encoder, "figures": figs,
              "corpus": {"records": len(records), "programs": int(len(set(data.pid.tolist()))), "seed": seed,
                         "longer": longer},
              "run_path": result.path}
+    _keep_calibration(model, ranking)
     if out:
         _save_model(model, out)
     return {"model_path": out, "figures": figs, "run_path": result.path, "checkpoint": result.checkpoint.path,
@@ -267,12 +266,19 @@ def recalibrate(model_path: str, data_dir: str, limit: int = 400) -> dict:
     bundle = Bundle.from_state(state)
     emb, ws = _encoded([r.description for r in calib], enc, data_dir, bundle.config.words)
     ranking = calibrate(bundle, enc, calib, [Encoding(e, w) for e, w in zip(emb, ws)], limit)
-    state["rank_weights"] = ranking["weights"]
-    state["confidence"] = ranking["confidence"].get("model")
-    state.setdefault("figures", {})["ranking"] = {k: v for k, v in ranking.items() if k not in ("weights", "confidence")}
-    state["figures"]["confidence"] = {k: v for k, v in ranking["confidence"].items() if k != "model"}
+    _keep_calibration(state, ranking)
     _save_model(state, model_path)
     return ranking
+
+
+def _keep_calibration(model: dict, ranking: dict) -> None:
+    """Put what `calibrate` fitted into a model file's dict: the ranking weights and the confidence
+    model, and their figures beside the others."""
+    model["rank_weights"] = ranking["weights"]
+    model["confidence"] = ranking["confidence"].get("model")
+    figs = model.setdefault("figures", {})
+    figs["ranking"] = {k: v for k, v in ranking.items() if k not in ("weights", "confidence")}
+    figs["confidence"] = {k: v for k, v in ranking["confidence"].items() if k != "model"}
 
 
 def _save_model(model: dict, path: str) -> None:

@@ -46,9 +46,7 @@ def top1(rows, w) -> float:
 
 def calibrate_ranking(engine, records, encodings, limit: int = 400, seed: int = 0) -> dict:
     """Best grid weights on up to `limit` validation records: {"weights", "top1", "recall", "default_top1"}."""
-    idx = list(range(len(records)))
-    random.Random(seed).shuffle(idx)
-    idx = idx[:limit]
+    idx = _order(len(records), seed)[:limit]
     rows = candidate_features(engine, [records[i] for i in idx], [encodings[i] for i in idx])
     best_w, best = None, -1.0
     for s, a, v in itertools.product(GRID["scorer"], GRID["align"], GRID["votes"]):
@@ -62,6 +60,13 @@ def calibrate_ranking(engine, records, encodings, limit: int = 400, seed: int = 
             "default_top1": top1(rows, engine.rank_weights), "records": len(rows)}
 
 
+def _order(n: int, seed: int) -> list[int]:
+    """The records' shuffled order that both fits share: the ranking takes its first part, the
+    confidence model the next."""
+    idx = list(range(n))
+    random.Random(seed).shuffle(idx)
+    return idx
+
 
 def calibrate_confidence(engine, records, encodings, limit: int = 400, skip: int = 400, seed: int = 0) -> dict:
     """The answer's confidence model (`confidence.fit_confidence`), fitted with the engine's
@@ -70,8 +75,7 @@ def calibrate_confidence(engine, records, encodings, limit: int = 400, skip: int
     few are left: {"model", "records", "held_out_auc", "coherence_auc", ...}."""
     from .confidence import features, fit_confidence
 
-    idx = list(range(len(records)))
-    random.Random(seed).shuffle(idx)
+    idx = _order(len(records), seed)
     rest = idx[skip:skip + limit]
     idx = rest if len(rest) >= min(limit, 100) else idx[:limit]
     x, y = [], []

@@ -74,6 +74,11 @@ class Candidate:
     # model (`confidence.py`); None for the others and for engines trained before it existed
     confidence: float | None = None
 
+    @property
+    def stated_confidence(self) -> float:
+        """What an answer says of itself: the fitted probability when there is one, else coherence."""
+        return self.coherence if self.confidence is None else self.confidence
+
 
 @dataclass
 class Synthesis:
@@ -95,9 +100,7 @@ class Synthesis:
     def confidence(self) -> float | None:
         """How sure the engine is of its answer: the fitted probability that it is right, or
         the scorer's coherence for an engine without a confidence model."""
-        if self.best is None:
-            return None
-        return self.best.coherence if self.best.confidence is None else self.best.confidence
+        return None if self.best is None else self.best.stated_confidence
 
     @property
     def ok(self) -> bool:

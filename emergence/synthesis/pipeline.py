@@ -270,8 +270,8 @@ class SynthesisService:
 
     @staticmethod
     def _answer(cand, verified) -> dict:
-        confidence = cand.coherence if cand.confidence is None else cand.confidence
-        return _tool_answer(cand, cand.program.to_dict(), confidence, verified, "engine", coherence=cand.coherence)
+        return _tool_answer(cand, cand.program.to_dict(), cand.stated_confidence, verified, "engine",
+                            coherence=cand.coherence)
 
     def _episode(self, vec, intent, tool_id, outcome, t0) -> None:
         if self.memory is not None:
