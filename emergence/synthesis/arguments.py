@@ -19,7 +19,7 @@ import itertools
 import re
 
 from .corpus import REF_PARAM
-from .language import NUMBER_WORDS, SEPARATOR_WORDS
+from .language import CONVERSIONS, NUMBER_WORDS, SEPARATOR_WORDS
 from .ops import OPS
 
 # words next to which each operation's argument is usually said ("keep those above 7")
@@ -98,6 +98,22 @@ NESTED = (rf"\b({ID})(?:\s+(?:field|key|entry|property|value))?"
 POSSESSIVE = rf"\b({ID})'s\s+({ID})\b"  # "the owner's name" -> owner.name
 COLUMN_FORMS = [(rf"\b({ID})\s+column\b", 6), (rf"\bcolumn\s+(?:named\s+|called\s+)?({ID})", 5),
                 (rf"\b({ID})\s+(?:values|field|entries|cells)\b", 3), (rf"\bevery\s+({ID})\b", 2)]
+# unit names as people write them -> the names in `language.CONVERSIONS` (no one-letter
+# abbreviations: "s", "m", "g" and "in" are ordinary words too)
+UNIT_NAMES = {u: u for a, b, _ in CONVERSIONS for u in (a, b)} | {
+    "second": "seconds", "sec": "seconds", "secs": "seconds", "millisecond": "milliseconds", "ms": "milliseconds",
+    "msec": "milliseconds", "minute": "minutes", "min": "minutes", "mins": "minutes", "hour": "hours",
+    "hr": "hours", "hrs": "hours", "day": "days", "week": "weeks", "kilometer": "kilometers", "km": "kilometers",
+    "kilometre": "kilometers", "kilometres": "kilometers", "meter": "meters", "metre": "meters", "metres": "meters",
+    "centimeter": "centimeters", "cm": "centimeters", "centimetre": "centimeters", "centimetres": "centimeters",
+    "millimeter": "millimeters", "mm": "millimeters", "millimetre": "millimeters", "millimetres": "millimeters",
+    "kilogram": "kilograms", "kg": "kilograms", "kgs": "kilograms", "gram": "grams", "dollar": "dollars",
+    "cent": "cents", "liter": "liters", "litre": "liters", "litres": "liters", "milliliter": "milliliters",
+    "ml": "milliliters", "millilitre": "milliliters", "millilitres": "milliliters", "foot": "feet", "ft": "feet",
+    "inch": "inches", "mile": "miles", "kilobyte": "kilobytes", "kb": "kilobytes", "byte": "bytes",
+    "year": "years", "month": "months"}
+FACTORS = {(a, b): f for a, b, f in CONVERSIONS}
+CONVERSION_BASE = 8  # two units that make a known conversion say its factor more surely than a bare number
 QUOTED = re.compile(r"(?<!\w)(?:'(.*?)'|\"(.*?)\"|`(.*?)`|‘(.*?)’|“(.*?)”)(?!\w)")
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w)")
 QUOTED_BASE, NUMBER_BASE, REF_BASE, WINDOW = 7, 4, 3, 6
@@ -176,6 +192,20 @@ class _Text:
                 out.append((m.start(), m.end(), NUMBER_PHRASES[m[0].lower()], weak))
         return out
 
+    def conversions(self):
+        """(start, end, factor) for each unit followed later by one it converts to ("from seconds
+        to milliseconds", "durations in secs ... as ms"; "in meters rather than centimeters" read
+        backwards)."""
+        names = "|".join(sorted(map(re.escape, UNIT_NAMES), key=len, reverse=True))
+        units = [(m.start(), m.end(), UNIT_NAMES[m[0].lower()]) for m in self.find(rf"\b(?:{names})\b")]
+        out = []
+        for (s1, e1, u1), (s2, e2, u2) in itertools.combinations(units, 2):
+            if re.search(r"\b(?:rather\s+than|instead\s+of)\b", self.masked[e1:s2], re.I):
+                u1, u2 = u2, u1  # "in meters rather than centimeters"
+            if (u1, u2) in FACTORS:
+                out.append((s1, e2, FACTORS[(u1, u2)]))
+        return out
+
     def mentions(self, kind: str):
         """(start, end, value, base score, weak) for every way the text may give a `kind` argument."""
         quoted = [(m.start(), m.end(), _content(m), QUOTED_BASE, False) for m in self.quotes]
@@ -221,6 +251,8 @@ def _kind(op: str, arg: str) -> str:
 def _candidates(t: _Text, op: str, arg: str) -> list:
     """[(score, value, spans)] for one constant argument, best first."""
     out = []
+    if op == "MAP.multiply" and arg == "k":
+        out += [(CONVERSION_BASE, f, frozenset([(s, e)])) for s, e, f in t.conversions()]
     for s, e, v, base, weak in t.mentions(_kind(op, arg)):
         g = t.nearness(op, s, e)
         if weak and (g is None or g > 2):

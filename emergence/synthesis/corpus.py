@@ -18,8 +18,8 @@ import json
 import random
 from dataclasses import asdict, dataclass, field
 
-from . import inputs
-from .language import INPUT_PHRASES, KINDS, phrases_for, render_arg
+from . import asides, inputs
+from .language import CONVERSIONS, INPUT_PHRASES, KINDS, phrases_for, render_arg
 from .ops import OPS
 from .program import Program, Step, check
 from .runtime import build_callable, trace
@@ -47,6 +47,9 @@ REF_TYPES = {"k": "num", "n": "int", "sub": "str", "old": "str", "new": "str", "
              "other": "num", "name": "str", "path": "str"}
 
 
+CONVERSION_PROB = 0.35  # how often a described scaling is a unit conversion
+
+
 def canonical_args(op: str, next_op: str | None, rng: random.Random | None = None) -> dict:
     """Arguments for an operation: fixed ones for behaviour fingerprints, random ones (rng) for
     descriptions. JSON paths and CSV columns follow the generated documents' shape."""
@@ -55,6 +58,8 @@ def canonical_args(op: str, next_op: str | None, rng: random.Random | None = Non
     for a, _ in OPS[op].args:
         if a == "n":
             v = r.randint(1, 6) if r else 2
+        elif a == "k" and op == "MAP.multiply" and r and r.random() < CONVERSION_PROB:
+            v = r.choice(CONVERSIONS)[2]  # a unit conversion, described as one (`language.phrases_for`)
         elif a == "k":
             v = r.choice([0, 1, 2, 3, 5, 10, 50, -1, 4, 7]) if r else 3
         elif a == "sep":
@@ -247,14 +252,19 @@ def implied_steps(seq) -> list[int]:
     return out
 
 
-def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bool = False) -> str:
+def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bool = False,
+             known: dict | None = None) -> str:
     """One description of a pipeline, in one of five styles (`held_out`: with the wordings and
     sentence frames that training never sees; see `held_out_phrases`). Each implied plumbing
-    step (`implied_steps`) is left unsaid half the time."""
+    step (`implied_steps`) is left unsaid half the time. Given `known` (the program's
+    `asides.facts`), some descriptions qualify their input and end with a true remark that asks
+    for no step (`asides.py`)."""
     pick = lambda options: rng.choice(held_out_phrases(options, held_out))  # noqa: E731
     p = pick(INPUT_PHRASES[start])
     if rng.random() < 0.15:  # the input named briefly, as people often do
         p = rng.choice(SHORT_INPUTS[start])
+    elif known is not None and rng.random() < asides.QUALIFIER_PROB:
+        p = asides.qualify(p, start, pick)
     unsaid = {i for i in implied_steps(seq) if rng.random() < UNSAID_PROB}
     # the rest reads as if the unsaid steps were not there (the last step is always said)
     seq = [op for i, op in enumerate(seq) if i not in unsaid]
@@ -263,11 +273,11 @@ def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bo
     def nested(upto: int) -> str:
         x = p
         for i in range(upto):
-            x = _fill(pick(phrases_for(seq[i], args[i])["np"]), x, seq[i], args[i], rng)
+            x = _fill(pick(phrases_for(seq[i], args[i], rng)["np"]), x, seq[i], args[i], rng)
         return x
 
     def clauses(ops, op_args) -> list[str]:
-        return [_fill(pick(phrases_for(op, a)["then"]), "", op, a, rng) for op, a in zip(ops, op_args)]
+        return [_fill(pick(phrases_for(op, a, rng)["then"]), "", op, a, rng) for op, a in zip(ops, op_args)]
 
     def request(imperative: str) -> str:  # sometimes opened as people ask ("can you ...?")
         if rng.random() >= REQUEST_PROB:
@@ -281,26 +291,28 @@ def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bo
         text = rng.choice([f"What is {nested(len(seq))}?", f"A function that takes {p} and returns {nested(len(seq))}",
                            f"Input: {p}. Output: {nested(len(seq))}."])
     elif held_out and style < 0.5 and len(seq) > 1:
-        first = _fill(pick(phrases_for(seq[0], args[0])["vp"]), p, seq[0], args[0], rng)
+        first = _fill(pick(phrases_for(seq[0], args[0], rng)["vp"]), p, seq[0], args[0], rng)
         rest = clauses(seq[1:], args[1:])
         text = first + "".join(f". {w} " + r for w, r in zip(["After that,", "Next,", "Finally,"][-len(rest):], rest))
     elif style < 0.3:
         text = f"{pick(LEADS)} {nested(len(seq))}"
     elif style < 0.55:
-        text = request(_fill(pick(phrases_for(seq[last], args[last])["vp"]), nested(last), seq[last], args[last], rng))
+        text = request(_fill(pick(phrases_for(seq[last], args[last], rng)["vp"]), nested(last), seq[last], args[last], rng))
     elif style < 0.8 or len(seq) == 1:
         parts = clauses(seq, args)
         joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + rng.choice([" and ", ", then ", " and then "]) + parts[-1]
         # bare clauses: input implied
         text = pick(GIVENS).format(p=p) + joined if rng.random() < 0.8 else request(joined)
     else:
-        first = _fill(pick(phrases_for(seq[0], args[0])["vp"]), p, seq[0], args[0], rng)
+        first = _fill(pick(phrases_for(seq[0], args[0], rng)["vp"]), p, seq[0], args[0], rng)
         rest = clauses(seq[1:], args[1:])
         text = request(first + "".join(rng.choice([", then ", " and ", "; "]) + r for r in rest))
     text = " ".join(text.split())
     text = text[:1].upper() + text[1:] if rng.random() < 0.85 else text[:1].lower() + text[1:]
     if rng.random() < 0.7 and not text.endswith((".", "?")):
         text += "."
+    if known is not None and rng.random() < asides.ASIDE_PROB:
+        text = asides.attach(text, asides.remark(known, pick, rng), rng)
     return text
 
 
@@ -383,6 +395,9 @@ def build(max_len: int = 3, per_program: int = 6, max_programs: int | None = Non
     records = []
     for seq, start in progs:
         split = _split_of(seq, start, val_fraction)
+        known = asides.facts(make_program(seq, start), START[start][2], seed=seed)
+        # what an empty input gives, or whether it is allowed, can hang on the arguments
+        known_with_args = {k: v for k, v in known.items() if k in ("order", "per_item")}
         # short programs are few but are what most requests ask for: more wordings of each
         n = per_program * LENGTH_WEIGHT.get(len(seq), 1)
         for j in range(n + (calibration if split == "val" else 0)):
@@ -394,7 +409,9 @@ def build(max_len: int = 3, per_program: int = 6, max_programs: int | None = Non
                     if name in REF_PARAM and rng.random() < ref_prob:
                         a[name] = {"ref": REF_PARAM[name]}
                 args.append(a)
-            desc = describe(seq, start, args, rng, held_out=held_out)
+            has_args = any(a for a in args)
+            desc = describe(seq, start, args, rng, held_out=held_out,
+                            known=known_with_args if has_args else known)
             try:
                 prog = make_program(seq, start, args, name="tool", intent=desc)
                 check(prog)

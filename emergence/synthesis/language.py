@@ -471,10 +471,35 @@ PARAMETER_PHRASES = {
 }
 
 
-def phrases_for(op: str, args: dict) -> dict:
-    """The phrases of `op` as its arguments are given (constants or parameters)."""
+# Unit conversions by a constant factor: (from, to, factor). A scaling by one of these factors is
+# described as the conversion ("convert the durations from seconds to milliseconds"), and
+# `arguments.py` reads the factor back from the two units.
+CONVERSIONS = [("seconds", "milliseconds", 1000), ("milliseconds", "seconds", 0.001), ("minutes", "seconds", 60),
+               ("hours", "minutes", 60), ("hours", "seconds", 3600), ("days", "hours", 24), ("weeks", "days", 7),
+               ("kilometers", "meters", 1000), ("meters", "kilometers", 0.001), ("meters", "centimeters", 100),
+               ("centimeters", "meters", 0.01), ("meters", "millimeters", 1000), ("kilograms", "grams", 1000),
+               ("grams", "kilograms", 0.001), ("dollars", "cents", 100), ("cents", "dollars", 0.01),
+               ("liters", "milliliters", 1000), ("feet", "inches", 12), ("inches", "centimeters", 2.54),
+               ("miles", "kilometers", 1.609344), ("kilobytes", "bytes", 1024), ("years", "months", 12)]
+CONVERSION_PHRASES = P(np=["{x} converted from {a} to {b}", "{x} turned from {a} into {b}", "{x} in {b} rather than {a}",
+                           "{x} changed from {a} to {b}"],
+                       vp=["convert {x} from {a} to {b}", "turn {x} from {a} into {b}", "change {x} from {a} to {b}",
+                           "express {x}, given in {a}, in {b}"],
+                       then=["convert them from {a} to {b}", "turn the {a} into {b}", "change them from {a} to {b}",
+                             "express them in {b} instead of {a}"])
+
+
+def phrases_for(op: str, args: dict, rng: random.Random | None = None) -> dict:
+    """The phrases of `op` as its arguments are given (constants or parameters). Given `rng`, a
+    scaling by a unit-conversion factor (`CONVERSIONS`) is worded as that conversion, its units
+    drawn from those with that factor."""
     if op in PARAMETER_PHRASES and any("ref" in src for src in args.values()):
         return PARAMETER_PHRASES[op]
+    k = args.get("k", {}).get("const") if op == "MAP.multiply" else None
+    pairs = [(a, b) for a, b, f in CONVERSIONS if k is not None and not isinstance(k, bool) and f == k]
+    if rng is not None and pairs:
+        a, b = rng.choice(pairs)
+        return {form: [t.replace("{a}", a).replace("{b}", b) for t in ts] for form, ts in CONVERSION_PHRASES.items()}
     return PHRASES[op]
 
 
