@@ -33,6 +33,7 @@ from emergence.synthesis.ops import OPS
 from emergence.synthesis.pipeline import CannotSynthesize, SynthesisService, sandbox_verifier
 from emergence.synthesis.program import Program, Step, check
 from emergence.synthesis.runtime import build_callable, namespace
+from emergence.synthesis.views import main_clause
 
 VOCAB = models.VOCAB
 
@@ -1157,3 +1158,37 @@ def test_minilm_encoder_offline(monkeypatch):
     assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-4)
     assert out[0] @ out[1] > out[0] @ out[2] + 0.2
     assert np.allclose(enc.encode(["compute the sum of a list of numbers"])[0], out[1], atol=1e-5)
+
+
+# --- the main clause of a request with asides (views.py) ------------------------------------------
+@pytest.mark.parametrize("intent,clause", [
+    ("Sum the order totals. Empty list -> 0.", "Sum the order totals."),
+    ("keep the negative values (their order stays the same)", "keep the negative values"),
+    ("Count the words in a text; punctuation does not count", "Count the words in a text"),
+    ("Average the scores -- there is always at least one", "Average the scores"),
+    ("Round 3.5 up to the next integer value please", None),  # a decimal point ends no sentence
+    ("Sum the list.", None),  # nothing but the request itself
+    ("Sum them. Then double it.", None),  # too short to stand alone
+])
+def test_main_clause_drops_the_asides(intent, clause):
+    assert main_clause(intent) == clause
+
+
+def test_a_request_with_asides_gets_draws_from_its_main_clause(engine, rich_intent):
+    with_aside = rich_intent.rstrip(".") + ". The input may be empty."
+    plain = engine.synthesize(rich_intent)
+    both = engine.synthesize(with_aside)
+    assert len(plain.samples) == engine.n_samples  # no asides: the request alone
+    assert len(both.samples) == engine.n_samples + engine.n_samples // 2
+    _assert_candidates_sound(both)
+    # each candidate is judged against the request and its main clause: the mean of the two
+    vecs = [v for v in engine.encode([with_aside, main_clause(with_aside)])]
+    best = both.best
+    cohs, aligns = zip(*[engine.judge(v.vector, 1, [best.ops]) for v in vecs])
+    logit = lambda p: float(np.log(p[0] / (1 - p[0])))  # noqa: E731
+    w = engine.rank_weights
+    expected = (w["scorer"] * np.mean([logit(c) for c in cohs]) + w["align"] * np.mean([a[0] for a in aligns])
+                + w["votes"] * np.log(best.votes))
+    assert best.rank_score == pytest.approx(expected, abs=2e-3)
+    alone = Engine(engine.bundle, engine.encoder, steps=4, n_samples=8, threshold=0.0, clause_samples=0)
+    assert len(alone.synthesize(with_aside).samples) == engine.n_samples

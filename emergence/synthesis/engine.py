@@ -8,7 +8,8 @@ One synthesis: encode the intent (its pooled vector and, when the denoiser reads
 vectors: `Engine.encode`); draw `n_samples` action-sequence latents with the diffusion sampler
 (DDIM, conditioned on the intent and the arity); round each to its nearest well-typed
 programs; fill the operations' arguments from the intent's words; compile; rank by the
-coherence scorer. With examples, candidates are tried in order and the first that reproduces
+coherence scorer. A request with asides ("Sum the totals. Empty list -> 0.") gets half as many
+draws again from its main clause (`views.py`), and its candidates are judged against both texts. With examples, candidates are tried in order and the first that reproduces
 them all wins. When even the best candidate is not coherent enough, the answer is "cannot
 synthesize", with the closest capabilities named -- never a random program called a success.
 Every synthesis also carries `op_prior`, the sampler's belief that each operation is in the
@@ -37,6 +38,7 @@ from .models import MAX_OPS, VOCAB, condition, pad_words, tokens, untokens
 from .ops import OPS
 from .program import OPS_RESERVED, Program, Step, check
 from .types import TypeCheckError, show
+from .views import main_clause
 
 MAX_INTENT_CHARS = 2000
 PARAM_NAMES = {"list[int]": "numbers", "list[num]": "numbers", "list[str]": "items", "str": "text"}
@@ -137,8 +139,10 @@ class Engine:
     # as 10-20 do (benchmarks.synthesis reports the sweep), at a third of the cost
     def __init__(self, bundle: Bundle, encoder, steps: int = 3, n_samples: int = 16, guidance: float = 1.0,
                  threshold: float = 0.5, temperature: float = 1.0, rank_weights: dict | None = None,
-                 confidence_model: dict | None = None):
+                 confidence_model: dict | None = None, clause_samples: float = 0.5):
         self.bundle, self.encoder = bundle, encoder
+        # draws from a request's main clause (`views.main_clause`), as a share of n_samples; 0: none
+        self.clause_samples = clause_samples
         self.steps, self.n_samples, self.guidance = steps, n_samples, guidance
         self.threshold, self.temperature = threshold, temperature
         self.rank_weights = dict(rank_weights or DEFAULT_RANK_WEIGHTS)
@@ -194,7 +198,10 @@ class Engine:
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
             raise ValueError(f"keep must be an integer ≥ 1, got {keep!r}")
         t0 = time.perf_counter()
-        encoding = encoding if encoding is not None else self.encode([intent])[0]
+        clause = main_clause(intent) if self.clause_samples and sampler != "direct" else None
+        texts = ([] if encoding is not None else [intent]) + ([clause] if clause else [])
+        encoded = self.encode(texts) if texts else []
+        encoding = encoding if encoding is not None else encoded.pop(0)
         if self.reads_words and encoding.words is None:
             raise ValueError("this engine's denoiser attends to word vectors: encode the intent with Engine.encode")
         emb = encoding.vector
@@ -204,6 +211,12 @@ class Engine:
         seed = int.from_bytes(hashlib.sha256(intent.encode()).digest()[:4], "little")
         logp = self._draws(cond, encoding.words if self.reads_words else None, n, sampler, seed)
         prior = op_prior(logp)
+        if clause:  # more draws from the request without its asides (`views.py`), pooled with these
+            c_enc = encoded[0]
+            c_cond = condition(torch.as_tensor(c_enc.vector, dtype=torch.float32)[None], torch.tensor([arity]))
+            n_clause = max(1, round(n * self.clause_samples))
+            logp = np.concatenate([logp, self._draws(c_cond, c_enc.words if self.reads_words else None,
+                                                     n_clause, sampler, seed + 1)])
         if sample_slots:  # argmax of log p + Gumbel noise is a sample from p, slot by slot
             logp = logp + np.random.default_rng(seed).gumbel(size=logp.shape)
         votes: Counter = Counter()
@@ -226,11 +239,13 @@ class Engine:
                 for variant in variants[key]:
                     votes[variant] += 1
         t_sample = time.perf_counter()
-        cands = self._candidates(intent, arity, votes, cond, torch.as_tensor(emb, dtype=torch.float32)[None],
-                                 use_scorer, max(1, n_candidates))
+        judged_by = [(cond, torch.as_tensor(emb, dtype=torch.float32)[None])]
+        if clause:  # judged against the main clause too: the asides' words don't pick the steps alone
+            judged_by.append((c_cond, torch.as_tensor(c_enc.vector, dtype=torch.float32)[None]))
+        cands = self._candidates(intent, arity, votes, judged_by, use_scorer, max(1, n_candidates))
         ranked = sorted(cands, key=lambda c: (-c.rank_score, -c.votes))[:max(1, n_candidates)]
         if ranked and self.confidence_model is not None and use_scorer:
-            ranked[0].confidence = probability(self.confidence_model, features(ranked, n))
+            ranked[0].confidence = probability(self.confidence_model, features(ranked, len(logp)))
         t_end = time.perf_counter()
         return Synthesis(intent, ranked, samples, self.threshold if use_scorer else 0.0, t_end - t0,
                          {"encode_s": t_enc - t0, "sample_s": t_sample - t_enc, "rank_s": t_end - t_sample},
@@ -254,14 +269,19 @@ class Engine:
                 out.append(shorter)
         return out
 
-    def _candidates(self, intent, arity, votes, cond, emb, use_scorer, n_candidates) -> list[Candidate]:
-        """Score every distinct op sequence (cheap: tokens only), then fill arguments and compile
-        in rank order until `n_candidates` tools exist."""
+    def _candidates(self, intent, arity, votes, judged_by, use_scorer, n_candidates) -> list[Candidate]:
+        """Score every distinct op sequence (cheap: tokens only) against each (condition,
+        embedding) in `judged_by`, then fill arguments (from the whole intent) and compile in rank
+        order until `n_candidates` tools exist."""
         seqs = [list(o) for o, _ in votes.most_common()]
         if not seqs:
             return []
         counts = torch.tensor([float(c) for _, c in votes.most_common()])
-        logits, align = self._features(cond, emb, seqs)
+        # scorer logit and alignment averaged over the texts the candidates are judged against
+        # (the request, and its main clause when it has asides)
+        feats = [self._features(cond, emb, seqs) for cond, emb in judged_by]
+        logits = torch.stack([f[0] for f in feats]).mean(0)
+        align = torch.stack([f[1] for f in feats]).mean(0)
         w = self.rank_weights
         score = (w["scorer"] * logits if use_scorer else 0) + w["align"] * align + w["votes"] * torch.log(counts)
         name = tool_name(intent)
