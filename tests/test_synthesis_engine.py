@@ -1168,21 +1168,29 @@ def test_minilm_encoder_offline(monkeypatch):
     ("Average the scores -- there is always at least one", "Average the scores"),
     ("Round 3.5 up to the next integer value please", None),  # a decimal point ends no sentence
     ("Sum the list.", None),  # nothing but the request itself
-    ("Sum them. Then double it.", None),  # too short to stand alone
+    ("Sum them. Then double it.", None),  # a clause going on with the steps is the request's own
+    ("Keep the even ones of a list. Next, square them. Also: the list may be empty.",
+     "Keep the even ones of a list. Next, square them."),
+    ("How many epochs had a loss below k? Input: the losses and k.", "How many epochs had a loss below k?"),
+    ("Input: a list of values. Output: their mean.", "Output: their mean."),  # the input named apart
+    ("Input: some values. Sum.", None),  # what is left is too short to stand alone
+    ("Input: a list of values. Output: the mean of the negative ones. Return 0 if none.",
+     "Output: the mean of the negative ones."),
 ])
 def test_main_clause_drops_the_asides(intent, clause):
     assert main_clause(intent) == clause
 
 
-def test_a_request_with_asides_gets_draws_from_its_main_clause(engine, rich_intent):
+def test_an_unsure_answer_to_a_request_with_asides_also_reads_its_main_clause(engine, rich_intent):
     with_aside = rich_intent.rstrip(".") + ". The input may be empty."
-    plain = engine.synthesize(rich_intent)
-    both = engine.synthesize(with_aside)
-    assert len(plain.samples) == engine.n_samples  # no asides: the request alone
-    assert len(both.samples) == engine.n_samples + engine.n_samples // 2
+    unsure = Engine(engine.bundle, engine.encoder, steps=4, n_samples=8, threshold=1.01)  # never sure
+    plain = unsure.synthesize(rich_intent)
+    both = unsure.synthesize(with_aside)
+    assert len(plain.samples) == 8 and plain.timings["views"] == 1  # no asides: the request alone
+    assert len(both.samples) == 8 + 4 and both.timings["views"] == 2
     _assert_candidates_sound(both)
     # each candidate is judged against the request and its main clause: the mean of the two
-    vecs = [v for v in engine.encode([with_aside, main_clause(with_aside)])]
+    vecs = engine.encode([with_aside, main_clause(with_aside)])
     best = both.best
     cohs, aligns = zip(*[engine.judge(v.vector, 1, [best.ops]) for v in vecs])
     logit = lambda p: float(np.log(p[0] / (1 - p[0])))  # noqa: E731
@@ -1190,5 +1198,7 @@ def test_a_request_with_asides_gets_draws_from_its_main_clause(engine, rich_inte
     expected = (w["scorer"] * np.mean([logit(c) for c in cohs]) + w["align"] * np.mean([a[0] for a in aligns])
                 + w["votes"] * np.log(best.votes))
     assert best.rank_score == pytest.approx(expected, abs=2e-3)
-    alone = Engine(engine.bundle, engine.encoder, steps=4, n_samples=8, threshold=0.0, clause_samples=0)
-    assert len(alone.synthesize(with_aside).samples) == engine.n_samples
+    # a sure answer (threshold 0 here), or an engine told not to, reads the request alone
+    assert engine.synthesize(with_aside).timings["views"] == 1
+    never = Engine(engine.bundle, engine.encoder, steps=4, n_samples=8, threshold=1.01, clause_samples=0)
+    assert len(never.synthesize(with_aside).samples) == 8

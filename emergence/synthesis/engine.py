@@ -8,8 +8,9 @@ One synthesis: encode the intent (its pooled vector and, when the denoiser reads
 vectors: `Engine.encode`); draw `n_samples` action-sequence latents with the diffusion sampler
 (DDIM, conditioned on the intent and the arity); round each to its nearest well-typed
 programs; fill the operations' arguments from the intent's words; compile; rank by the
-coherence scorer. A request with asides ("Sum the totals. Empty list -> 0.") gets half as many
-draws again from its main clause (`views.py`), and its candidates are judged against both texts. With examples, candidates are tried in order and the first that reproduces
+coherence scorer. When the answer's confidence is below the threshold and the request has asides
+("Sum the totals. Empty list -> 0."), half as many draws again come from its main clause
+(`views.py`), and the pooled candidates are judged against both texts. With examples, candidates are tried in order and the first that reproduces
 them all wins. When even the best candidate is not coherent enough, the answer is "cannot
 synthesize", with the closest capabilities named -- never a random program called a success.
 Every synthesis also carries `op_prior`, the sampler's belief that each operation is in the
@@ -141,7 +142,8 @@ class Engine:
                  threshold: float = 0.5, temperature: float = 1.0, rank_weights: dict | None = None,
                  confidence_model: dict | None = None, clause_samples: float = 0.5):
         self.bundle, self.encoder = bundle, encoder
-        # draws from a request's main clause (`views.main_clause`), as a share of n_samples; 0: none
+        # draws from a request's main clause (`views.main_clause`) when the answer is unsure, as a
+        # share of n_samples; 0: never
         self.clause_samples = clause_samples
         self.steps, self.n_samples, self.guidance = steps, n_samples, guidance
         self.threshold, self.temperature = threshold, temperature
@@ -198,31 +200,48 @@ class Engine:
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
             raise ValueError(f"keep must be an integer ≥ 1, got {keep!r}")
         t0 = time.perf_counter()
-        clause = main_clause(intent) if self.clause_samples and sampler != "direct" else None
-        texts = ([] if encoding is not None else [intent]) + ([clause] if clause else [])
-        encoded = self.encode(texts) if texts else []
-        encoding = encoding if encoding is not None else encoded.pop(0)
+        encoding = encoding if encoding is not None else self.encode([intent])[0]
         if self.reads_words and encoding.words is None:
             raise ValueError("this engine's denoiser attends to word vectors: encode the intent with Engine.encode")
-        emb = encoding.vector
         t_enc = time.perf_counter()
-        cond = condition(torch.as_tensor(emb, dtype=torch.float32)[None], torch.tensor([arity]))
         n = n_samples or self.n_samples
         seed = int.from_bytes(hashlib.sha256(intent.encode()).digest()[:4], "little")
-        logp = self._draws(cond, encoding.words if self.reads_words else None, n, sampler, seed)
+        votes: Counter = Counter()
+        samples: list = []
+        reading = dict(votes=votes, samples=samples, variants={}, asked=asked_effects(intent), arity=arity,
+                       sampler=sampler, keep=keep, sample_slots=sample_slots)
+        view = self._view(encoding, arity)
+        logp = self._draws(view[0], encoding.words if self.reads_words else None, n, sampler, seed)
         prior = op_prior(logp)
-        if clause:  # more draws from the request without its asides (`views.py`), pooled with these
-            c_enc = encoded[0]
-            c_cond = condition(torch.as_tensor(c_enc.vector, dtype=torch.float32)[None], torch.tensor([arity]))
-            n_clause = max(1, round(n * self.clause_samples))
-            logp = np.concatenate([logp, self._draws(c_cond, c_enc.words if self.reads_words else None,
-                                                     n_clause, sampler, seed + 1)])
+        self._read(logp, seed, **reading)
+        t_sample = time.perf_counter()
+        judged_by = [view]
+        ranked = self._rank(intent, arity, votes, judged_by, use_scorer, n_candidates, len(samples))
+        # an answer the engine is unsure of, for a request with asides: draw again from its main
+        # clause (`views.py`), pool the draws, and judge every candidate against both texts
+        clause = main_clause(intent) if self.clause_samples and sampler != "direct" else None
+        if clause and use_scorer and (not ranked or ranked[0].stated_confidence < self.threshold):
+            c_enc = self.encode([clause])[0]
+            judged_by.append(self._view(c_enc, arity))
+            c_logp = self._draws(judged_by[1][0], c_enc.words if self.reads_words else None,
+                                 max(1, round(n * self.clause_samples)), sampler, seed + 1)
+            self._read(c_logp, seed + 1, **reading)
+            ranked = self._rank(intent, arity, votes, judged_by, use_scorer, n_candidates, len(samples))
+        t_end = time.perf_counter()
+        return Synthesis(intent, ranked, samples, self.threshold if use_scorer else 0.0, t_end - t0,
+                         {"encode_s": t_enc - t0, "sample_s": t_sample - t_enc, "rank_s": t_end - t_sample,
+                          "views": len(judged_by)}, prior)
+
+    @staticmethod
+    def _view(encoding: Encoding, arity: int) -> tuple:
+        """(denoiser condition, pooled embedding) of one text the engine reads."""
+        emb = torch.as_tensor(encoding.vector, dtype=torch.float32)[None]
+        return condition(emb, torch.tensor([arity])), emb
+
+    def _read(self, logp, seed, votes, samples, variants, asked, arity, sampler, keep, sample_slots) -> None:
+        """Round each draw to well-typed programs and count a vote for each of their variants."""
         if sample_slots:  # argmax of log p + Gumbel noise is a sample from p, slot by slot
             logp = logp + np.random.default_rng(seed).gumbel(size=logp.shape)
-        votes: Counter = Counter()
-        asked = asked_effects(intent)
-        samples = []
-        variants: dict = {}  # draws often agree: work out each distinct one's variants once
         slots = arity - 1  # a parameter beyond the first binds an argument of some step
         for lp in logp:
             greedy = untokens(lp.argmax(-1))
@@ -234,22 +253,17 @@ class Engine:
             for ops, _, _ in decoded:
                 # a draw also supports its shorter readings (`_variants`); the ranking chooses
                 key = tuple(ops)
-                if key not in variants:
+                if key not in variants:  # draws often agree: each distinct one's variants once
                     variants[key] = self._variants(key, asked)
                 for variant in variants[key]:
                     votes[variant] += 1
-        t_sample = time.perf_counter()
-        judged_by = [(cond, torch.as_tensor(emb, dtype=torch.float32)[None])]
-        if clause:  # judged against the main clause too: the asides' words don't pick the steps alone
-            judged_by.append((c_cond, torch.as_tensor(c_enc.vector, dtype=torch.float32)[None]))
+
+    def _rank(self, intent, arity, votes, judged_by, use_scorer, n_candidates, n_draws) -> list[Candidate]:
         cands = self._candidates(intent, arity, votes, judged_by, use_scorer, max(1, n_candidates))
         ranked = sorted(cands, key=lambda c: (-c.rank_score, -c.votes))[:max(1, n_candidates)]
         if ranked and self.confidence_model is not None and use_scorer:
-            ranked[0].confidence = probability(self.confidence_model, features(ranked, len(logp)))
-        t_end = time.perf_counter()
-        return Synthesis(intent, ranked, samples, self.threshold if use_scorer else 0.0, t_end - t0,
-                         {"encode_s": t_enc - t0, "sample_s": t_sample - t_enc, "rank_s": t_end - t_sample},
-                         prior)
+            ranked[0].confidence = probability(self.confidence_model, features(ranked, n_draws))
+        return ranked
 
     @staticmethod
     def _variants(ops: tuple, asked: frozenset) -> list[tuple]:

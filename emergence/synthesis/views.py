@@ -13,17 +13,31 @@ from __future__ import annotations
 import re
 
 _BRACKETS = re.compile(r"\s*[(\[][^()\[\]]*[)\]]")
-# a sentence end (not a decimal point or "e.g."), a semicolon, or a spaced dash
-_BREAK = re.compile(r"(?<=[^\s.]{2}[.?!])\s+(?=\S)|;\s*|\s+(?:--|—|–)\s+")
+# a sentence end (not a decimal point, "e.g." or "i.e."), a semicolon, or a spaced dash
+_BREAK = re.compile(r"(?<=[^\s.][.?!])(?<!e\.g\.)(?<!i\.e\.)\s+(?=\S)|;\s*|\s+(?:--|—|–)\s+")
 MIN_WORDS = 3  # a shorter main clause ("Sum them.") leaves too much to the remarks
+# a later clause that goes on with the steps ("Next, sort them") belongs to the request
+_NEXT_STEP = re.compile(r"^(?:then|next|after\s+that|afterwards|finally|lastly|and\s+then)\b", re.I)
+# a clause that only names the input ("Input: the losses and the threshold.") asks for nothing
+_INPUT = re.compile(r"^inputs?\s*:", re.I)
 
 
 def main_clause(intent: str) -> str | None:
-    """The request's first clause without bracketed notes, or None when that is the whole request
-    or too short to stand alone."""
+    """The request without its asides: bracketed notes go, and of its clauses the first that
+    does not merely name the input stays, with any later clause that goes on with the steps.
+    None when that is the whole request, or too short to stand alone."""
     text = " ".join(intent.split())
     bare = _BRACKETS.sub("", text).strip()
-    first = _BREAK.split(bare, maxsplit=1)[0].strip() if bare else ""
-    if len(first.split()) < MIN_WORDS or first.rstrip(".?!") == text.rstrip(".?!"):
+    clauses = [c.strip() for c in _BREAK.split(bare) if c.strip()]
+    clauses = [c for c in clauses if not _INPUT.match(c)]
+    if not clauses:
         return None
-    return first
+    kept = [clauses[0]] + [c for c in clauses[1:] if _NEXT_STEP.match(c)]
+    main = " ".join(kept)
+    if len(main.split()) < MIN_WORDS or _plain(main) == _plain(text):
+        return None
+    return main
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"[\s.;?!]+", " ", text).strip().lower()
