@@ -167,7 +167,8 @@ def synthesis_table(report: dict) -> str:
                 f"{e['top10_pass']:.3f} | {ex['answer_pass']:.3f} |")
     for key, name in (("ablation_direct_decoding", "ablation: one direct prediction, no diffusion"),
                       ("ablation_no_scorer", "ablation: ranked without the coherence scorer"),
-                      ("ablation_untuned_weights", "ablation: untuned ranking weights (scorer 1, alignment 10, votes 1)")):
+                      ("ablation_untuned_weights", "ablation: untuned ranking weights (scorer 1, alignment 10, votes 1)"),
+                      ("ablation_no_main_clause", "ablation: never reading the request's main clause")):
         if key not in f:
             continue
         rows.append(f"| {name} | {f[key]['answer_pass']:.3f} | {f[key]['top10_pass']:.3f} | – |")

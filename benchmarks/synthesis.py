@@ -24,7 +24,8 @@ candidate tool is executed in the sandbox against the task's tests; nothing here
   search, each checked on the examples in the sandbox.
 - ablations: the sampler replaced by one direct prediction from the conditioning; ranking without
   the coherence scorer; ranking with the untuned default weights instead of the fitted ones; the
-  service gated by the answer's coherence instead of its fitted confidence (`confidence.py`).
+  engine never reading a request's main clause (`views.py`); the service gated by the answer's
+  coherence instead of its fitted confidence (`confidence.py`).
 - how well the answer's confidence and its coherence each tell right answers from wrong ones
   here (ROC-AUC over the tasks).
 - latency p50/p99 per synthesis without verification (one thread, as a replica would run; three
@@ -275,6 +276,9 @@ def main(argv=None) -> dict:
             fitted, engine.rank_weights = engine.rank_weights, dict(DEFAULT_RANK_WEIGHTS)
             rows["default_weights"].append(engine_task(engine, scorer, task, samples))
             engine.rank_weights = fitted
+            views, engine.clause_samples = engine.clause_samples, 0
+            rows["no_main_clause"].append(engine_task(engine, scorer, task, samples))
+            engine.clause_samples = views
             for name, r in retrievers.items():
                 rows[f"retrieval_{name}"].append(retrieval_task(r, scorer, task))
             print(f"[{i + 1}/{len(tasks)}] {task.id:<28} engine {'pass' if e['answer'] else 'FAIL'} "
@@ -346,6 +350,8 @@ def main(argv=None) -> dict:
         "ablation_untuned_weights": {"answer_pass": rate(rows["default_weights"], "answer"),
                                      "top10_pass": rate(rows["default_weights"], "top10"),
                                      "weights": DEFAULT_RANK_WEIGHTS},
+        "ablation_no_main_clause": {"answer_pass": rate(rows["no_main_clause"], "answer"),
+                                    "top10_pass": rate(rows["no_main_clause"], "top10")},
         "latency_ms": {"p50": percentile(lat, 50) * 1000, "p99": percentile(lat, 99) * 1000,
                        "mean": statistics.fmean(lat) * 1000, "syntheses": len(lat)},
         "failures": [t.id for t, r in zip(tasks, eng) if not r["answer"]],
