@@ -1202,3 +1202,9 @@ def test_an_unsure_answer_to_a_request_with_asides_also_reads_its_main_clause(en
     assert engine.synthesize(with_aside).timings["views"] == 1
     never = Engine(engine.bundle, engine.encoder, steps=4, n_samples=8, threshold=1.01, clause_samples=0)
     assert len(never.synthesize(with_aside).samples) == 8
+
+
+@pytest.mark.parametrize("bad", [-0.5, "half", None, True])
+def test_a_bad_clause_share_is_refused(engine, bad):
+    with pytest.raises(ValueError, match="clause_samples"):
+        Engine(engine.bundle, engine.encoder, clause_samples=bad)

@@ -112,6 +112,7 @@ UNIT_NAMES = {u: u for a, b, _ in CONVERSIONS for u in (a, b)} | {
     "ml": "milliliters", "millilitre": "milliliters", "millilitres": "milliliters", "foot": "feet", "ft": "feet",
     "inch": "inches", "mile": "miles", "kilobyte": "kilobytes", "kb": "kilobytes", "byte": "bytes",
     "year": "years", "month": "months"}
+UNIT_PATTERN = r"\b(?:" + "|".join(sorted(map(re.escape, UNIT_NAMES), key=len, reverse=True)) + r")\b"
 FACTORS = {(a, b): f for a, b, f in CONVERSIONS}
 CONVERSION_BASE = 8  # two units that make a known conversion say its factor more surely than a bare number
 QUOTED = re.compile(r"(?<!\w)(?:'(.*?)'|\"(.*?)\"|`(.*?)`|‘(.*?)’|“(.*?)”)(?!\w)")
@@ -196,8 +197,7 @@ class _Text:
         """(start, end, factor) for each unit followed later by one it converts to ("from seconds
         to milliseconds", "durations in secs ... as ms"; "in meters rather than centimeters" read
         backwards)."""
-        names = "|".join(sorted(map(re.escape, UNIT_NAMES), key=len, reverse=True))
-        units = [(m.start(), m.end(), UNIT_NAMES[m[0].lower()]) for m in self.find(rf"\b(?:{names})\b")]
+        units = [(m.start(), m.end(), UNIT_NAMES[m[0].lower()]) for m in self.find(UNIT_PATTERN)]
         out = []
         for (s1, e1, u1), (s2, e2, u2) in itertools.combinations(units, 2):
             if re.search(r"\b(?:rather\s+than|instead\s+of)\b", self.masked[e1:s2], re.I):

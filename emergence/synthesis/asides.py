@@ -130,9 +130,9 @@ def qualify(phrase: str, start: str, pick) -> str:
     return phrase + pick(options)
 
 
-def remark(known: dict, pick, rng: random.Random) -> str | None:
-    """One true remark on the program (`known` from `facts`), or a general one; None when there
-    is nothing to say."""
+def remark(known: dict, pick, rng: random.Random) -> str:
+    """One true remark on the program (`known` from `facts`), or a general one ("use only the
+    standard library") that holds for any program."""
     kinds = [k for k in ("order", "per_item", "empty", "copes_with_empty") if k in known] + ["any"]
     kind = rng.choice(kinds)
     return pick(REMARKS[kind]).format(v=known.get("empty", ""))

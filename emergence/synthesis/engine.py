@@ -10,8 +10,8 @@ vectors: `Engine.encode`); draw `n_samples` action-sequence latents with the dif
 programs; fill the operations' arguments from the intent's words; compile; rank by the
 coherence scorer. When the answer's confidence is below the threshold and the request has asides
 ("Sum the totals. Empty list -> 0."), half as many draws again come from its main clause
-(`views.py`), and the pooled candidates are judged against both texts. With examples, candidates are tried in order and the first that reproduces
-them all wins. When even the best candidate is not coherent enough, the answer is "cannot
+(`views.py`), and the pooled candidates are judged against both texts. With examples,
+candidates are tried in order and the first that reproduces them all wins. When even the best candidate is not coherent enough, the answer is "cannot
 synthesize", with the closest capabilities named -- never a random program called a success.
 Every synthesis also carries `op_prior`, the sampler's belief that each operation is in the
 program, which guides the search from examples when no candidate passes (`enumerative.py`).
@@ -142,6 +142,8 @@ class Engine:
                  threshold: float = 0.5, temperature: float = 1.0, rank_weights: dict | None = None,
                  confidence_model: dict | None = None, clause_samples: float = 0.5):
         self.bundle, self.encoder = bundle, encoder
+        if isinstance(clause_samples, bool) or not isinstance(clause_samples, (int, float)) or clause_samples < 0:
+            raise ValueError(f"clause_samples must be a number ≥ 0 (a share of n_samples), got {clause_samples!r}")
         # draws from a request's main clause (`views.main_clause`) when the answer is unsure, as a
         # share of n_samples; 0: never
         self.clause_samples = clause_samples
@@ -222,8 +224,9 @@ class Engine:
         clause = main_clause(intent) if self.clause_samples and sampler != "direct" else None
         if clause and use_scorer and (not ranked or ranked[0].stated_confidence < self.threshold):
             c_enc = self.encode([clause])[0]
-            judged_by.append(self._view(c_enc, arity))
-            c_logp = self._draws(judged_by[1][0], c_enc.words if self.reads_words else None,
+            c_view = self._view(c_enc, arity)
+            judged_by.append(c_view)
+            c_logp = self._draws(c_view[0], c_enc.words if self.reads_words else None,
                                  max(1, round(n * self.clause_samples)), sampler, seed + 1)
             self._read(c_logp, seed + 1, **reading)
             ranked = self._rank(intent, arity, votes, judged_by, use_scorer, n_candidates, len(samples))

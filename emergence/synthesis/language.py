@@ -496,10 +496,11 @@ def phrases_for(op: str, args: dict, rng: random.Random | None = None) -> dict:
     if op in PARAMETER_PHRASES and any("ref" in src for src in args.values()):
         return PARAMETER_PHRASES[op]
     k = args.get("k", {}).get("const") if op == "MAP.multiply" else None
-    pairs = [(a, b) for a, b, f in CONVERSIONS if k is not None and not isinstance(k, bool) and f == k]
-    if rng is not None and pairs:
-        a, b = rng.choice(pairs)
-        return {form: [t.replace("{a}", a).replace("{b}", b) for t in ts] for form, ts in CONVERSION_PHRASES.items()}
+    if rng is not None and isinstance(k, (int, float)) and not isinstance(k, bool):
+        pairs = [(a, b) for a, b, f in CONVERSIONS if f == k]
+        if pairs:
+            a, b = rng.choice(pairs)
+            return {form: [t.replace("{a}", a).replace("{b}", b) for t in ts] for form, ts in CONVERSION_PHRASES.items()}
     return PHRASES[op]
 
 

@@ -3,9 +3,10 @@
 People follow a request with remarks that ask for no step of their own: a bracketed note, a
 second sentence on edge cases, a clause after a semicolon or a dash ("Sum the order totals.
 Empty list -> 0."; "keep the negative values (their order stays)"). Those words name operations
-(order, empty, case) and pull the sampler towards surplus steps. The engine draws some of its
-samples from the main clause as well as from the whole request (`Engine.synthesize`), and ranks
-their pooled candidates against the whole request, so nothing the remarks say is lost.
+(order, empty, case) and pull the sampler towards surplus steps. When its answer is unsure, the
+engine draws more samples from the main clause (`Engine.synthesize`), pools them with the
+request's own, and judges every candidate against both texts; arguments are still read from the
+whole request, so nothing the remarks say is lost.
 """
 
 from __future__ import annotations
