@@ -165,3 +165,25 @@ def test_corpus_descriptions_read_back(records):
           f"{found_args}/{with_args} of the records with arguments")
     assert found / len(sample) >= 0.98
     assert found_args / with_args >= 0.95
+
+
+@pytest.mark.parametrize("intent,ops,want", [
+    ("How many values are above the list's own average?", ["FILTER.greater", "REDUCE.count"], "REDUCE.mean"),
+    ("keep the numbers below their median", ["FILTER.less"], "REDUCE.median"),
+    ("keep those above average", ["FILTER.greater"], "REDUCE.mean"),
+    ("the values at least the mean value", ["FILTER.at_least"], "REDUCE.mean"),
+])
+def test_a_threshold_may_be_a_statistic_of_the_values(intent, ops, want):
+    read = fill_arguments(intent, ops, 1, derived=True)
+    assert read[0][0] == {"k": {"derived": want}}
+    assert fill_arguments(intent, ops, 1) == []  # only for a caller that writes it out
+
+
+@pytest.mark.parametrize("intent,ops", [
+    ("keep the numbers above 4 and return their mean", ["FILTER.greater", "REDUCE.mean"]),  # the mean is a step
+    ("what do you mean, above what", ["FILTER.greater"]),  # a bare "mean" is the verb
+    ("take the average of the values above", ["FILTER.greater"]),  # no threshold said by the cue
+])
+def test_a_statistic_is_not_read_where_it_is_not_the_threshold(intent, ops):
+    read = fill_arguments(intent, ops, 1, derived=True)
+    assert not any("derived" in a.get("k", {}) for args in read for a in args)

@@ -247,6 +247,40 @@ def test_imperatives_sometimes_open_as_requests():
     assert not any(t.lower().startswith(tuple(f.lower() + " " for f in trained_frames)) for t in held)
 
 
+def test_some_requests_are_asked_as_questions():
+    rng = random.Random(2)
+    trained = lambda frames: tuple(f.split("{")[0] for f in frames[:-1])  # noqa: E731  (last: held out)
+    counted = [corpus.describe(("FILTER.even", "REDUCE.count"), "ints", [{}, {}], rng) for _ in range(600)]
+    asked = [t for t in counted if t.startswith(trained(corpus.COUNT_QUESTIONS))]
+    assert 10 < len(asked) < 150
+    assert all(t.endswith("?") and "even" in t and not t.startswith("How many the ") for t in asked)
+    whole = [corpus.describe(("REDUCE.count",), "words", [{}], rng) for _ in range(600)]
+    assert any(t.startswith(trained(corpus.COUNT_ALL_QUESTIONS)) for t in whole)
+    # "what are ...?" of a list, "what's ...?" of one value
+    lists = [corpus.describe(("FILTER.even",), "ints", [{}], rng) for _ in range(600)]
+    values = [corpus.describe(("REDUCE.sum",), "ints", [{}], rng) for _ in range(600)]
+    assert any(t.startswith("What are ") for t in lists) and not any(t.startswith("What's ") for t in lists)
+    assert any(t.startswith("What's ") for t in values) and not any(t.startswith("What are ") for t in values)
+    held_out_frames = tuple(f.split("{")[0] for f in (corpus.COUNT_QUESTIONS[-1], corpus.QUESTIONS["one"][-1],
+                                                      corpus.QUESTIONS["many"][-1]))
+    assert not any(t.startswith(held_out_frames) for t in counted + lists + values)
+
+
+def test_lowercasing_before_other_steps_is_sometimes_said_as_a_manner():
+    rng = random.Random(3)
+    seq = ("TRANSFORM.lower", "TRANSFORM.word_tokens", "SORT.unique", "REDUCE.count")
+    texts = [corpus.describe(seq, "text", [{}] * 4, rng) for _ in range(400)]
+    manner = [t for t in texts if any(p in t for p in corpus.CASE_PHRASES[:-1])]
+    assert 80 < len(manner) < 240
+    # said as a manner, the step is not also said as a step
+    assert not any("lower" in t.lower() for t in manner)
+    assert not any(corpus.CASE_PHRASES[-1] in t for t in texts)  # held out
+    # only a lowering that other steps follow is a manner: one at the end is the asked-for output
+    for other in (("TRANSFORM.word_tokens", "REDUCE.count"), ("TRANSFORM.word_tokens", "MAP.lower")):
+        texts = [corpus.describe(other, "text", [{}] * 2, rng) for _ in range(200)]
+        assert not any(p in t for t in texts for p in corpus.CASE_PHRASES)
+
+
 def test_build_splits_by_program(records):
     splits = defaultdict(set)
     for r in records:
@@ -1208,3 +1242,23 @@ def test_an_unsure_answer_to_a_request_with_asides_also_reads_its_main_clause(en
 def test_a_bad_clause_share_is_refused(engine, bad):
     with pytest.raises(ValueError, match="clause_samples"):
         Engine(engine.bundle, engine.encoder, clause_samples=bad)
+
+
+def test_a_derived_threshold_is_computed_from_the_value_that_reaches_its_step():
+    from emergence.synthesis.engine import derived_steps
+    from emergence.synthesis.runtime import build_callable
+
+    (prog,) = Engine.programs(["FILTER.greater", "REDUCE.count"], "how many are above the average?", 1)[:1]
+    assert [s.op for s in prog.steps] == ["REDUCE.mean", "STORE", "RETRIEVE", "FILTER.greater", "REDUCE.count"]
+    code, fn = build_callable(prog)
+    assert fn([1, 2, 3, 10]) == 1 and "average = mean" in code  # mean 4
+    # later in a pipeline, from the flowing value: the parsed column, not the CSV text
+    intent = "sum the values of the price column that are below the median"
+    ops = ["PARSE_CSV.rows", "EXTRACT_ELEMENTS.column", "MAP.to_number", "FILTER.less", "REDUCE.sum"]
+    prog = next(p for p in Engine.programs(ops, intent, 1) if p.steps[1].args == {"name": {"const": "price"}})
+    assert build_callable(prog)[1]("price\n1\n2\n3\n10\n") == 3  # median 2.5
+    # names never collide with the parameters or each other
+    steps = derived_steps(["FILTER.greater", "FILTER.less"], [{"k": {"derived": "REDUCE.mean"}},
+                                                             {"k": {"derived": "REDUCE.mean"}}], ["average"])
+    kept = [s.name for s in steps if s.op == "STORE"]
+    assert len(set(kept)) == len(kept) and "average" not in kept

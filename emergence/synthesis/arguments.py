@@ -118,6 +118,15 @@ CONVERSION_BASE = 8  # two units that make a known conversion say its factor mor
 QUOTED = re.compile(r"(?<!\w)(?:'(.*?)'|\"(.*?)\"|`(.*?)`|‘(.*?)’|“(.*?)”)(?!\w)")
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w)")
 QUOTED_BASE, NUMBER_BASE, REF_BASE, WINDOW = 7, 4, 3, 6
+# a threshold that is a statistic of the values themselves ("above the average", "below its
+# median"): {"derived": op}, computed from the value flowing into the step (`Engine.typed_program`
+# writes it as STORE/RETRIEVE steps). Said right by the comparison's cue, never made up.
+STATISTICS = {"average": "REDUCE.mean", "mean": "REDUCE.mean", "median": "REDUCE.median"}
+DERIVED_ARGS = {("FILTER.greater", "k"), ("FILTER.less", "k"), ("FILTER.at_least", "k"), ("FILTER.at_most", "k")}
+STATISTIC = (r"\b(?P<said>(?:the|its|their|that)\s+(?:(?:list|input|data|set|sample)'s\s+)?(?:own\s+)?)?"
+             r"(?:arithmetic\s+)?(?P<stat>average|mean|median)\b"
+             r"(?:\s+(?:value|of\s+(?:the\s+)?(?:list|values|numbers|them|all)))?")
+DERIVED_BASE, DERIVED_GAP = 5, 2  # at most this many words from the cue ("above the list's own average")
 
 
 def extract_quoted(text: str) -> list[str]:
@@ -175,6 +184,11 @@ class _Text:
             self.cues[op] = self.find(rf"\b(?:{CUES.get(op, '(?!)')})\b")
         return sorted(self.gap(m.end(), s) if m.end() <= s else self.gap(e, m.start()) + 2 if m.start() >= e else 0
                       for m in self.cues[op])
+
+    def after_cue(self, op: str, s: int):
+        """Words between the nearest cue of `op` that ends before `s` and `s` (None: no such cue)."""
+        self.gaps(op, s, s)  # finds the cues once
+        return min((self.gap(m.end(), s) for m in self.cues[op] if m.end() <= s), default=None)
 
     def nearness(self, op: str, s: int, e: int):
         return min(self.gaps(op, s, e), default=None)
@@ -248,9 +262,18 @@ def _kind(op: str, arg: str) -> str:
     return ARG_KIND.get(arg, "string")
 
 
-def _candidates(t: _Text, op: str, arg: str) -> list:
-    """[(score, value, spans)] for one constant argument, best first."""
+def _candidates(t: _Text, op: str, arg: str, derived: bool = False) -> list:
+    """[(score, value, spans)] for one constant argument, best first (`derived`: a statistic of
+    the values may stand for it)."""
     out = []
+    if derived and (op, arg) in DERIVED_ARGS:
+        for m in t.find(STATISTIC):
+            if not m["said"] and m["stat"].lower() != "average":
+                continue  # "above average" is a statistic; a bare "mean" may be the verb
+            g = t.after_cue(op, m.start())  # "above the average": the statistic follows its cue
+            if g is not None and g <= DERIVED_GAP:
+                out.append((DERIVED_BASE + t.closeness(op, m.start(), m.end()), {"derived": STATISTICS[m["stat"].lower()]},
+                            frozenset([(m.start(), m.end())])))
     if op == "MAP.multiply" and arg == "k":
         out += [(CONVERSION_BASE, f, frozenset([(s, e)])) for s, e, f in t.conversions()]
     for s, e, v, base, weak in t.mentions(_kind(op, arg)):
@@ -304,10 +327,12 @@ def _ref_choices(refable: list, extra: int):
                     yield names
 
 
-def fill_arguments(intent: str, ops: list[str], arity: int, limit: int = 4) -> list[list[dict]]:
+def fill_arguments(intent: str, ops: list[str], arity: int, limit: int = 4, derived: bool = False) -> list[list[dict]]:
     """Up to `limit` argument assignments for `ops`, most plausible first: each a list (one dict
     per op) of {arg: {"const": value} | {"ref": parameter}}; [] when the intent lacks a value
-    or the arity asks for more parameters than the operations can use."""
+    or the arity asks for more parameters than the operations can use. With `derived`, a
+    comparison's threshold may also be {"derived": op}, a statistic of the values it filters
+    (`STATISTICS`), for a caller that writes it out (`Engine.typed_program`)."""
     t = _Text(intent or "")
     slots = [(i, a) for i, op in enumerate(ops) if op in OPS for a, _ in OPS[op].args]
     refable = [s for s in slots if s[1] in REF_PARAM]
@@ -320,7 +345,8 @@ def fill_arguments(intent: str, ops: list[str], arity: int, limit: int = 4) -> l
             if op == "TRANSFORM.replace" and len(const) == 2:
                 groups.append(([(i, "old"), (i, "new")], _replace_pairs(t, op)))
             else:
-                groups += [([slot], [(sc, (v,), sp) for sc, v, sp in _candidates(t, op, slot[1])]) for slot in const]
+                groups += [([slot], [(sc, (v,), sp) for sc, v, sp in _candidates(t, op, slot[1], derived)])
+                           for slot in const]
         if any(not cands for _, cands in groups):
             continue
         base = sum(_ref_score(t, ops[i], a) for i, a in refs)
@@ -330,7 +356,7 @@ def fill_arguments(intent: str, ops: list[str], arity: int, limit: int = 4) -> l
                 continue  # one mention can't fill two arguments
             value = {slot: {"ref": name} for slot, name in refs.items()}
             for (filled, _), (_, values, _) in zip(groups, combo):
-                value.update((slot, {"const": v}) for slot, v in zip(filled, values))
+                value.update((slot, v if isinstance(v, dict) else {"const": v}) for slot, v in zip(filled, values))
             args = [{} for _ in ops]
             for i, a in slots:
                 args[i][a] = value[(i, a)]

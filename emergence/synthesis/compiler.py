@@ -58,7 +58,8 @@ def compile_program(program: Program | Checked) -> CompiledTool:
     current = prog.params[0][0]
     for step in prog.steps:
         if step.op == STORE:
-            lines.append(f"{step.name} = {current}")
+            if step.name != current:  # a value kept under the name it already has needs no line
+                lines.append(f"{step.name} = {current}")
             used.add(step.name)
             continue
         if step.op == RETRIEVE:

@@ -213,6 +213,15 @@ GIVENS = ["Given {p}, ", "Take {p}, ", "Starting from {p}, ", "For {p}: ", "With
 REQUESTS = ["I need to", "Can you", "Please", "Help me", "I want to", "Write code to", "Could you", "Go ahead and",
             "Quickly"]
 REQUEST_PROB = 0.3
+# people often ask rather than order: "what's the median of the list?", "how many words are there?"
+QUESTIONS = {"one": ["What's {x}?", "Tell me {x}.", "Can you tell me {x}?", "I want to know {x}.", "Do you know {x}?"],
+             "many": ["What are {x}?", "Tell me {x}.", "Can you list {x}?", "Show me {x}.", "Which are {x}?"]}
+COUNT_QUESTIONS = ["How many {x} are there?", "How many {x} are there in total?", "How many {x}?",
+                   "So how many {x} are there?"]
+COUNT_ALL_QUESTIONS = ["How many items are in {p}?", "How many entries does {p} have?", "How many are in {p}?",
+                       "How big is {p}?"]
+QUESTION_PROB = 0.35  # of the nested-noun-phrase style
+LIST_KINDS = {"ints", "nums", "words", "urls", "chars", "pieces", "column", "rows"}
 # how a description may point at its input once it has been named, or without naming it at all
 SHORT_INPUTS = {"ints": ["the list", "the numbers", "a list", "the ints"], "nums": ["the values", "the list", "the numbers"],
                 "words": ["the strings", "the list", "the words"], "text": ["the text", "the string", "a string"],
@@ -240,6 +249,12 @@ def _fill(template: str, x: str, op: str, args: dict, rng) -> str:
 PLUMBING = ("PARSE_CSV.rows", "PARSE_HTML.page", "PARSE_JSON.document", "MAP.to_number", "TRANSFORM.as_number",
             "TRANSFORM.as_text", "TRANSFORM.as_list")
 UNSAID_PROB = 0.5  # how often a description leaves each such step unsaid
+# lower-casing before other steps is often said as a manner, not a step ("count the distinct
+# words, case-insensitively")
+CASE_STEPS = ("TRANSFORM.lower", "MAP.lower")
+CASE_PHRASES = ["case-insensitively", "regardless of capitalization", "without regard to case",
+                "treating capitals and small letters alike", "not case-sensitive"]
+CASE_PROB = 0.4
 
 
 def implied_steps(seq) -> list[int]:
@@ -256,7 +271,8 @@ def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bo
              known: dict | None = None) -> str:
     """One description of a pipeline, in one of five styles (`held_out`: with the wordings and
     sentence frames that training never sees; see `held_out_phrases`). Each implied plumbing
-    step (`implied_steps`) is left unsaid half the time. Given `known` (the program's
+    step (`implied_steps`) is left unsaid half the time, and a lower-casing step before others is
+    sometimes said as a manner instead ("..., case-insensitively"). Given `known` (the program's
     `asides.facts`), some descriptions qualify their input and end with a true remark that asks
     for no step (`asides.py`)."""
     pick = lambda options: rng.choice(held_out_phrases(options, held_out))  # noqa: E731
@@ -266,6 +282,11 @@ def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bo
     elif known is not None and rng.random() < asides.QUALIFIER_PROB:
         p = asides.qualify(p, start, pick)
     unsaid = {i for i in implied_steps(seq) if rng.random() < UNSAID_PROB}
+    manner = None
+    lowered = [i for i, op in enumerate(seq[:-1]) if op in CASE_STEPS]
+    if lowered and rng.random() < CASE_PROB:
+        unsaid.add(lowered[0])
+        manner = pick(CASE_PHRASES)
     # the rest reads as if the unsaid steps were not there (the last step is always said)
     seq = [op for i, op in enumerate(seq) if i not in unsaid]
     args = [a for i, a in enumerate(args) if i not in unsaid]
@@ -294,6 +315,8 @@ def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bo
         first = _fill(pick(phrases_for(seq[0], args[0], rng)["vp"]), p, seq[0], args[0], rng)
         rest = clauses(seq[1:], args[1:])
         text = first + "".join(f". {w} " + r for w, r in zip(["After that,", "Next,", "Finally,"][-len(rest):], rest))
+    elif style < 0.3 and rng.random() < QUESTION_PROB:
+        text = question(seq, nested, p, pick)
     elif style < 0.3:
         text = f"{pick(LEADS)} {nested(len(seq))}"
     elif style < 0.55:
@@ -309,11 +332,30 @@ def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bo
         text = request(first + "".join(rng.choice([", then ", " and ", "; "]) + r for r in rest))
     text = " ".join(text.split())
     text = text[:1].upper() + text[1:] if rng.random() < 0.85 else text[:1].lower() + text[1:]
+    if manner:  # before the closing mark: "..., regardless of capitalization."
+        end = text[-1] if text.endswith((".", "?")) else ""
+        text = text[:len(text) - len(end)] + rng.choice([f", {manner}", f" ({manner})", f" {manner}"]) + end
     if rng.random() < 0.7 and not text.endswith((".", "?")):
         text += "."
     if known is not None and rng.random() < asides.ASIDE_PROB:
         text = asides.attach(text, asides.remark(known, pick, rng), rng)
     return text
+
+
+def question(seq, nested, p: str, pick) -> str:
+    """The request asked as a question: "how many ... are there?" for a count, else "what's ...?"
+    (or "what are ...?" for a list)."""
+    if seq[-1] == "REDUCE.count":
+        if len(seq) == 1:
+            return pick(COUNT_ALL_QUESTIONS).format(p=p)
+        x = nested(len(seq) - 1)
+        for article in ("the ", "a ", "an "):
+            if x.startswith(article):
+                x = x[len(article):]
+                break
+        return pick(COUNT_QUESTIONS).format(x=x)
+    many = all(out in LIST_KINDS for _, out in KINDS[seq[-1]])
+    return pick(QUESTIONS["many" if many else "one"]).format(x=nested(len(seq)))
 
 
 @dataclass

@@ -36,7 +36,7 @@ from .decode import PARAM_TYPES, beam_decode, parameter_slots, well_formed
 from .effects import asked_effects, without_unasked
 from .fit import Bundle
 from .models import MAX_OPS, VOCAB, condition, pad_words, tokens, untokens
-from .ops import OPS
+from .ops import OPS, RETRIEVE, STORE
 from .program import OPS_RESERVED, Program, Step, check
 from .types import TypeCheckError, show
 from .views import main_clause
@@ -334,7 +334,7 @@ class Engine:
     def programs(ops: list[str], intent: str, arity: int, name: str = "tool", limit: int = 3) -> list[Program]:
         """Concrete, type-checked programs for an op sequence: arguments from the intent."""
         out = []
-        for args in fill_arguments(intent, ops, arity, limit=limit):
+        for args in fill_arguments(intent, ops, arity, limit=limit, derived=True):
             prog = Engine.typed_program(ops, args, intent, name)
             if prog is not None and len(prog.params) == arity:
                 out.append(prog)
@@ -344,20 +344,53 @@ class Engine:
     def typed_program(ops: list[str], args: list[dict], intent: str, name: str = "tool",
                       pname: str | None = None) -> Program | None:
         """These steps as a checked program: the first parameter typed as the first step needs
-        (named `pname`, else after its type), one more parameter per distinct {"ref"}; or None."""
+        (named `pname`, else after its type), one more parameter per distinct {"ref"}; or None.
+        A {"derived": op} argument (a statistic of the values, `arguments.STATISTICS`) is
+        computed first from the value flowing into its step and kept by name (`derived_steps`)."""
         for ptype in PARAM_TYPES:
             params = [(pname or PARAM_NAMES[ptype], ptype)]
             for op, a in zip(ops, args):
                 for arg_name, src in a.items():
                     if "ref" in src and all(src["ref"] != p for p, _ in params):
                         params.append((src["ref"], show(dict(OPS[op].args)[arg_name])))
-            prog = Program(name, params, [Step(op, dict(a)) for op, a in zip(ops, args)], intent)
+            prog = Program(name, params, derived_steps(ops, args, [p for p, _ in params]), intent)
             try:
                 check(prog)
                 return prog
             except TypeCheckError:
                 continue
         return None
+
+
+DERIVED_NAMES = {"REDUCE.mean": "average", "REDUCE.median": "median"}
+
+
+def derived_steps(ops: list[str], args: list[dict], taken: list[str]) -> list[Step]:
+    """Steps for `ops`, where an argument {"derived": op} becomes a value computed just before
+    its step from the value flowing in, kept by name: "above their average" on the input is
+    REDUCE.mean, STORE average, RETRIEVE numbers, FILTER.greater(k=average); later in a pipeline
+    the flowing value is kept first (STORE values ... RETRIEVE values)."""
+    steps, names = [], set(taken)
+
+    def fresh(base: str) -> str:
+        name, i = base, 2
+        while name in names:
+            name, i = f"{base}{i}", i + 1
+        names.add(name)
+        return name
+
+    for i, (op, a) in enumerate(zip(ops, args)):
+        a = dict(a)
+        for arg_name, src in list(a.items()):
+            if "derived" not in src:
+                continue
+            before = taken[0] if i == 0 else fresh("values")
+            kept = fresh(DERIVED_NAMES.get(src["derived"], "statistic"))
+            steps += ([] if i == 0 else [Step(STORE, name=before)]) + \
+                [Step(src["derived"]), Step(STORE, name=kept), Step(RETRIEVE, name=before)]
+            a[arg_name] = {"ref": kept}
+        steps.append(Step(op, a))
+    return steps
 
 
 def op_prior(logp: np.ndarray) -> dict:
