@@ -156,6 +156,17 @@ def test_compose_keeps_a_repeated_seam_once_and_adds_an_adapter(engine):
     assert run(best.program, "item,price\na,2\nb,4.5\n") == pytest.approx(3.25)
 
 
+def test_a_part_with_a_derived_threshold_is_not_spliced(engine):
+    # "above the average" is a tree (mean, keep it, back to the list, filter): the engine answers
+    # it whole, and composition, which chains linear parts, leaves it out rather than misread it
+    whole = engine.synthesize("keep the numbers above the average")
+    assert whole.best and not whole.best.linear and run(whole.best.program, [1, 2, 3, 10]) == [10]
+    comps = compose(engine, "keep the numbers above the average, then add them up")
+    assert all("FILTER.greater" not in [s.op for s in c.program.steps] for c in comps)
+    for c in comps:
+        run(c.program, [1, 2, 3, 10])
+
+
 def test_compose_reuses_a_verified_stored_sub_tool(engine, memory):
     stored = compose(engine, "keep the even numbers, then square them")[0]
     vec = engine.encoder.encode(["keep the even numbers"])[0]

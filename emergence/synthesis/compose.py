@@ -108,7 +108,7 @@ def _memory_options(memory, vec, clause: str, min_similarity: float) -> list[Opt
 def _engine_options(engine: Engine, clause: str, encoding, per_part: int) -> list[Option]:
     syn = engine.synthesize(clause, 1, n_candidates=per_part, encoding=encoding)
     return [Option(list(c.ops), [dict(s.args) for s in c.program.steps], c.coherence, "engine")
-            for c in syn.candidates]
+            for c in syn.candidates if c.linear]  # trees don't chain
 
 
 def _assemble(ops, args, intent, arity, name, pname: str | None = None) -> Program | None:

@@ -78,6 +78,12 @@ class Candidate:
     confidence: float | None = None
 
     @property
+    def linear(self) -> bool:
+        """One program step per operation (no STORE/RETRIEVE for a derived threshold): a part
+        that composition and refinement can splice."""
+        return len(self.program.steps) == len(self.ops)
+
+    @property
     def stated_confidence(self) -> float:
         """What an answer says of itself: the fitted probability when there is one, else coherence."""
         return self.coherence if self.confidence is None else self.confidence

@@ -178,7 +178,7 @@ def refine(engine: Engine, program, feedback: str, n_readings: int = 4, limit: i
     vec_core = enc_core.vector
     syn = engine.synthesize(core, 1, n_candidates=n_readings, encoding=enc_core)
     readings = [Option(list(c.ops), [dict(s.args) for s in c.program.steps], c.coherence, "engine")
-                for c in syn.candidates]
+                for c in syn.candidates if c.linear]  # spliced into a linear pipeline
 
     values = _value_edits(prev, ops, args, feedback, intent)
     removals = _removal_edits(engine, prev, ops, args, vec_core, intent) if np.any(vec_core) else []
