@@ -12,6 +12,7 @@ import copy
 import json
 import math
 import random
+import re
 import string
 from collections import defaultdict
 from dataclasses import asdict
@@ -264,6 +265,26 @@ def test_some_requests_are_asked_as_questions():
     held_out_frames = tuple(f.split("{")[0] for f in (corpus.COUNT_QUESTIONS[-1], corpus.QUESTIONS["one"][-1],
                                                       corpus.QUESTIONS["many"][-1]))
     assert not any(t.startswith(held_out_frames) for t in counted + lists + values)
+
+
+def test_a_pair_people_name_at_once_is_sometimes_said_as_one():
+    from emergence.synthesis.arguments import fill_arguments
+    from emergence.synthesis.language import IDIOMS
+
+    rng = random.Random(4)
+    seq = ("SORT.desc", "LIMIT.first")
+    words = ("largest", "highest", "biggest", "greatest")
+    texts = [corpus.describe(seq, "ints", [{}, {"n": {"const": 3}}], rng) for _ in range(400)]
+    said = [t for t in texts if re.search(rf"\b(?:3|three) (?:{'|'.join(words)})", t)]
+    assert 100 < len(said) < 300
+    assert all(fill_arguments(t, list(seq), 1)[0][1] == {"n": {"const": 3}} for t in said)  # n read back
+    held_out = [ps[-1].split("{x}")[0].replace("{n}", "3") for ps in IDIOMS[seq].values()]
+    assert not any(h.lower() in t.lower() for t in texts for h in held_out)
+    # only of numbers: "the 3 largest words" is not how a reverse-alphabetical sort is said
+    texts = [corpus.describe(seq, "words", [{}, {"n": {"const": 3}}], rng) for _ in range(200)]
+    assert not any(re.search(r"\b(?:3|three) (?:largest|highest|biggest|greatest)", t) for t in texts)
+    assert corpus.kinds_in(("PARSE_CSV.rows", "EXTRACT_ELEMENTS.column", "MAP.to_number", "SORT.desc"), "csv") == \
+        ["csv", "rows", "column", "nums"]
 
 
 def test_lowercasing_before_other_steps_is_sometimes_said_as_a_manner():

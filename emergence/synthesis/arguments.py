@@ -24,7 +24,8 @@ from .ops import OPS
 
 # words next to which each operation's argument is usually said ("keep those above 7")
 CUES = {
-    "LIMIT.first": r"first|top|leading|initial|truncate\w*|limit\w*",
+    "LIMIT.first": r"first|top|leading|initial|truncate\w*|limit\w*|largest|biggest|highest|greatest|smallest|lowest"
+                   r"|least|tiniest",
     "LIMIT.last": r"last|final|trailing|ending",
     "LIMIT.top_frequent": r"most|top|frequent\w*|common|popular",
     "FILTER.greater": r"above|over|exceed\w*|greater|bigger|larger|more|higher|beyond",

@@ -19,7 +19,7 @@ import random
 from dataclasses import asdict, dataclass, field
 
 from . import asides, inputs
-from .language import CONVERSIONS, INPUT_PHRASES, KINDS, phrases_for, render_arg
+from .language import CONVERSIONS, IDIOM_KINDS, IDIOMS, INPUT_PHRASES, KINDS, phrases_for, render_arg
 from .ops import OPS
 from .program import Program, Step, check
 from .runtime import build_callable, trace
@@ -240,7 +240,7 @@ def held_out_phrases(options: list, held_out: bool) -> list:
 
 
 def _fill(template: str, x: str, op: str, args: dict, rng) -> str:
-    words = {a: render_arg(a, args[a], rng) for a, _ in OPS[op].args}
+    words = {a: render_arg(a, args[a], rng) for a, _ in OPS[op.split("+")[-1]].args}  # an idiom: its last step's
     return template.format(x=x, **words)
 
 
@@ -255,6 +255,16 @@ CASE_STEPS = ("TRANSFORM.lower", "MAP.lower")
 CASE_PHRASES = ["case-insensitively", "regardless of capitalization", "without regard to case",
                 "treating capitals and small letters alike", "not case-sensitive"]
 CASE_PROB = 0.4
+IDIOM_PROB = 0.5  # how often a pair in `language.IDIOMS` is said as one ("the 3 largest")
+
+
+def kinds_in(seq, start: str) -> list:
+    """The kind of value that reaches each step (None past a step the kinds don't cover)."""
+    out, kind = [], start
+    for op in seq:
+        out.append(kind)
+        kind = next((k_out for k_in, k_out in KINDS.get(op, []) if k_in == kind), None)
+    return out
 
 
 def implied_steps(seq) -> list[int]:
@@ -272,7 +282,8 @@ def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bo
     """One description of a pipeline, in one of five styles (`held_out`: with the wordings and
     sentence frames that training never sees; see `held_out_phrases`). Each implied plumbing
     step (`implied_steps`) is left unsaid half the time, and a lower-casing step before others is
-    sometimes said as a manner instead ("..., case-insensitively"). Given `known` (the program's
+    sometimes said as a manner instead ("..., case-insensitively"), and a pair people name at once
+    (`language.IDIOMS`: "the 3 largest") is said as one half the time. Given `known` (the program's
     `asides.facts`), some descriptions qualify their input and end with a true remark that asks
     for no step (`asides.py`)."""
     pick = lambda options: rng.choice(held_out_phrases(options, held_out))  # noqa: E731
@@ -288,8 +299,12 @@ def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bo
         unsaid.add(lowered[0])
         manner = pick(CASE_PHRASES)
     # the rest reads as if the unsaid steps were not there (the last step is always said)
+    reaching = [k for i, k in enumerate(kinds_in(seq, start)) if i not in unsaid]
     seq = [op for i, op in enumerate(seq) if i not in unsaid]
     args = [a for i, a in enumerate(args) if i not in unsaid]
+    for i in range(len(seq) - 2, -1, -1):  # a pair said as one idiom, with its second step's arguments
+        if (seq[i], seq[i + 1]) in IDIOMS and reaching[i] in IDIOM_KINDS and rng.random() < IDIOM_PROB:
+            seq[i:i + 2], args[i:i + 2] = [f"{seq[i]}+{seq[i + 1]}"], [args[i + 1]]
 
     def nested(upto: int) -> str:
         x = p
@@ -354,7 +369,7 @@ def question(seq, nested, p: str, pick) -> str:
                 x = x[len(article):]
                 break
         return pick(COUNT_QUESTIONS).format(x=x)
-    many = all(out in LIST_KINDS for _, out in KINDS[seq[-1]])
+    many = all(out in LIST_KINDS for _, out in KINDS[seq[-1].split("+")[-1]])
     return pick(QUESTIONS["many" if many else "one"]).format(x=nested(len(seq)))
 
 

@@ -489,10 +489,32 @@ CONVERSION_PHRASES = P(np=["{x} converted from {a} to {b}", "{x} turned from {a}
                              "express them in {b} instead of {a}"])
 
 
+# Two steps people name with one phrase ("the 3 largest values" sorts from high to low and
+# keeps the first 3): the corpus sometimes says such a pair as one (`corpus.describe`), written
+# as "A+B", with B's arguments, and only when the values are of these kinds.
+IDIOMS = {
+    ("SORT.desc", "LIMIT.first"): P(
+        np=["the {n} largest of {x}", "the {n} highest values in {x}", "the {n} biggest of {x}",
+            "the {n} greatest values among {x}", "the {n} maximum values of {x}"],
+        vp=["find the {n} largest of {x}", "pick the {n} highest values in {x}", "get the {n} biggest of {x}",
+            "select the {n} greatest of {x}"],
+        then=["keep the {n} largest", "take the {n} highest", "pick the {n} biggest ones", "keep only the {n} greatest"]),
+    ("SORT.asc", "LIMIT.first"): P(
+        np=["the {n} smallest of {x}", "the {n} lowest values in {x}", "the {n} least of {x}",
+            "the {n} tiniest values among {x}", "the {n} minimum values of {x}"],
+        vp=["find the {n} smallest of {x}", "pick the {n} lowest values in {x}", "get the {n} least of {x}",
+            "select the {n} tiniest of {x}"],
+        then=["keep the {n} smallest", "take the {n} lowest", "pick the {n} least ones", "keep only the {n} tiniest"]),
+}
+IDIOM_KINDS = {"ints", "nums"}
+
+
 def phrases_for(op: str, args: dict, rng: random.Random | None = None) -> dict:
     """The phrases of `op` as its arguments are given (constants or parameters). Given `rng`, a
     scaling by a unit-conversion factor (`CONVERSIONS`) is worded as that conversion, its units
-    drawn from those with that factor."""
+    drawn from those with that factor. An idiom ("SORT.desc+LIMIT.first") has its own phrases."""
+    if "+" in op:
+        return IDIOMS[tuple(op.split("+"))]
     if op in PARAMETER_PHRASES and any("ref" in src for src in args.values()):
         return PARAMETER_PHRASES[op]
     k = args.get("k", {}).get("const") if op == "MAP.multiply" else None
