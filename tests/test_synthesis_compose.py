@@ -45,6 +45,9 @@ class KeywordEngine:
     def encode(self, texts):
         return [Encoding(v) for v in self.encoder.encode(texts)]
 
+    def encode_request(self, intent):
+        return self.encode([intent])[0]
+
     def synthesize(self, intent, arity=1, examples=None, n_candidates=10, encoding=None, **_):
         self.calls.append(intent)
         cands = []

@@ -1259,6 +1259,25 @@ def test_an_unsure_answer_to_a_request_with_asides_also_reads_its_main_clause(en
     assert len(never.synthesize(with_aside).samples) == 8
 
 
+def test_a_request_and_its_main_clause_are_encoded_in_one_pass(engine, rich_intent):
+    with_aside = rich_intent.rstrip(".") + ". The input may be empty."
+    enc = engine.encode_request(with_aside)
+    clause, part = enc.clause
+    assert clause == main_clause(with_aside)
+    alone = engine.encode([with_aside, clause])
+    np.testing.assert_allclose(enc.vector, alone[0].vector, atol=1e-5)
+    np.testing.assert_allclose(part.vector, alone[1].vector, atol=1e-5)
+    assert engine.encode_request(rich_intent).clause is None  # no asides: nothing more to encode
+    off = Engine(engine.bundle, engine.encoder, clause_samples=0)
+    assert off.encode_request(with_aside).clause is None
+    # an unsure answer reads the clause from that one pass: the engine encodes nothing more
+    unsure = Engine(engine.bundle, engine.encoder, steps=4, n_samples=8, threshold=1.01)
+    calls = []
+    unsure.encode = lambda texts: calls.append(list(texts)) or Engine.encode(unsure, texts)
+    syn = unsure.synthesize(with_aside)
+    assert syn.timings["views"] == 2 and calls == [[with_aside, clause]]
+
+
 @pytest.mark.parametrize("bad", [-0.5, "half", None, True])
 def test_a_bad_clause_share_is_refused(engine, bad):
     with pytest.raises(ValueError, match="clause_samples"):

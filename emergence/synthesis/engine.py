@@ -56,9 +56,12 @@ class SynthesisInputError(ValueError):
 @dataclass(frozen=True)
 class Encoding:
     """An intent as the networks read it: its pooled vector (memory keys, ranking, the scorer)
-    and, for a denoiser that attends to words, its word vectors (L, dim)."""
+    and, for a denoiser that attends to words, its word vectors (L, dim). `clause`: its main
+    clause's encoding (`views.main_clause`), when it has one and was encoded with it in one pass
+    (`Engine.encode_request`)."""
     vector: np.ndarray
     words: np.ndarray | None = None
+    clause: tuple | None = None  # (main clause text, its Encoding)
 
 
 @dataclass
@@ -177,6 +180,16 @@ class Engine:
             return [Encoding(p, w) for p, w in zip(pooled, words)]
         return [Encoding(v) for v in self.encoder.encode(list(texts))]
 
+    def encode_request(self, intent: str) -> Encoding:
+        """The request's encoding, with its main clause's (when it has one and the engine reads
+        it) from the same encoder pass: an unsure answer then costs no second pass, and a batch
+        of two short texts costs little more than one."""
+        clause = main_clause(intent) if self.clause_samples else None
+        if not clause:
+            return self.encode([intent])[0]
+        whole, part = self.encode([intent, clause])
+        return Encoding(whole.vector, whole.words, (clause, part))
+
     # -- sampling ----------------------------------------------------------------------------
 
     @torch.no_grad()
@@ -208,7 +221,7 @@ class Engine:
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
             raise ValueError(f"keep must be an integer ≥ 1, got {keep!r}")
         t0 = time.perf_counter()
-        encoding = encoding if encoding is not None else self.encode([intent])[0]
+        encoding = encoding if encoding is not None else self.encode_request(intent)
         if self.reads_words and encoding.words is None:
             raise ValueError("this engine's denoiser attends to word vectors: encode the intent with Engine.encode")
         t_enc = time.perf_counter()
@@ -229,7 +242,8 @@ class Engine:
         # clause (`views.py`), pool the draws, and judge every candidate against both texts
         clause = main_clause(intent) if self.clause_samples and sampler != "direct" else None
         if clause and use_scorer and (not ranked or ranked[0].stated_confidence < self.threshold):
-            c_enc = self.encode([clause])[0]
+            known = encoding.clause
+            c_enc = known[1] if known and known[0] == clause else self.encode([clause])[0]
             c_view = self._view(c_enc, arity)
             judged_by.append(c_view)
             c_logp = self._draws(c_view[0], c_enc.words if self.reads_words else None,

@@ -99,7 +99,7 @@ class SynthesisService:
             raise SynthesisInputError("n_candidates", f"must be an integer from 1 to 64, got {n_candidates!r}")
         if examples and self.verify is None:
             raise SynthesisInputError("examples", "this service has no sandbox to check examples with")
-        encoding = self.engine.encode([intent])[0]
+        encoding = self.engine.encode_request(intent)
         vec = encoding.vector
         if not np.any(vec):
             raise SynthesisInputError("intent", "has no words the intent encoder can read")
