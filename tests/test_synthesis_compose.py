@@ -21,6 +21,7 @@ from emergence.synthesis.compose import ADAPTERS, clause_splits, compose
 from emergence.synthesis.encoder import DIM, HashingEncoder
 from emergence.synthesis.engine import Candidate, Encoding, Engine, SynthesisInputError, Synthesis, tool_name
 from emergence.synthesis.pipeline import CannotSynthesize, SynthesisService
+from emergence.synthesis.program import Program, Step
 from emergence.synthesis.refine import previous_program, refine
 from emergence.synthesis.runtime import build_callable
 
@@ -159,15 +160,27 @@ def test_compose_keeps_a_repeated_seam_once_and_adds_an_adapter(engine):
     assert run(best.program, "item,price\na,2\nb,4.5\n") == pytest.approx(3.25)
 
 
-def test_a_part_with_a_derived_threshold_is_not_spliced(engine):
-    # "above the average" is a tree (mean, keep it, back to the list, filter): the engine answers
-    # it whole, and composition, which chains linear parts, leaves it out rather than misread it
-    whole = engine.synthesize("keep the numbers above the average")
-    assert whole.best and not whole.best.linear and run(whole.best.program, [1, 2, 3, 10]) == [10]
+def test_a_part_with_a_derived_threshold_is_spliced_whole(engine):
+    # "above the average" is computed from the values (mean, keep it, back to them, filter):
+    # as a part it keeps its threshold, and the chain computes it from what reaches the filter
     comps = compose(engine, "keep the numbers above the average, then add them up")
-    assert all("FILTER.greater" not in [s.op for s in c.program.steps] for c in comps)
-    for c in comps:
-        run(c.program, [1, 2, 3, 10])
+    best = next(c for c in comps if [p["intent"] for p in c.parts][0] == "keep the numbers above the average")
+    assert [s.op for s in best.program.steps] == ["REDUCE.mean", "STORE", "RETRIEVE", "FILTER.greater", "REDUCE.sum"]
+    assert run(best.program, [1, 2, 3, 10]) == 10
+
+
+def test_refine_edits_a_program_with_a_derived_threshold(engine):
+    prev = engine.synthesize("keep the numbers above the average").best.program
+    assert [s.op for s in prev.steps] == ["REDUCE.mean", "STORE", "RETRIEVE", "FILTER.greater"]
+    e = refine(engine, prev, "then sum them")[0]
+    assert [s.op for s in e.program.steps] == ["REDUCE.mean", "STORE", "RETRIEVE", "FILTER.greater", "REDUCE.sum"]
+    assert run(e.program, [1, 2, 3, 10]) == 10
+    # a tree that is not a derived threshold is still refused, by name
+    tree = Program("t", [("numbers", "list[int]")], [Step("REDUCE.max"), Step("STORE", name="hi"),
+                                                      Step("RETRIEVE", name="numbers"), Step("REDUCE.min"),
+                                                      Step("REDUCE.minus", {"other": {"ref": "hi"}})])
+    with pytest.raises(SynthesisInputError, match="linear pipelines"):
+        refine(engine, tree, "then double it")
 
 
 def test_compose_reuses_a_verified_stored_sub_tool(engine, memory):

@@ -263,8 +263,17 @@ def test_some_requests_are_asked_as_questions():
     assert any(t.startswith("What are ") for t in lists) and not any(t.startswith("What's ") for t in lists)
     assert any(t.startswith("What's ") for t in values) and not any(t.startswith("What are ") for t in values)
     held_out_frames = tuple(f.split("{")[0] for f in (corpus.COUNT_QUESTIONS[-1], corpus.QUESTIONS["one"][-1],
-                                                      corpus.QUESTIONS["many"][-1]))
-    assert not any(t.startswith(held_out_frames) for t in counted + lists + values)
+                                                      corpus.QUESTIONS["many"][-1], corpus.COUNT_ALL_QUESTIONS[-1]))
+    assert not any(t.startswith(held_out_frames) for t in counted + lists + values + whole)
+    # descriptions of held-out programs ask in the held-out frames, and only in those
+    held = [corpus.describe(seq, start, [{}] * len(seq), rng, held_out=True)
+            for seq, start in ((("FILTER.even", "REDUCE.count"), "ints"), (("REDUCE.count",), "words"),
+                               (("FILTER.even",), "ints"), (("REDUCE.sum",), "ints")) for _ in range(300)]
+    assert {f for f in held_out_frames if any(t.startswith(f) for t in held)} == set(held_out_frames)
+    assert not any(t.startswith(trained(corpus.COUNT_QUESTIONS) + trained(corpus.QUESTIONS["many"])) for t in held)
+    # no one asks how many of the first few there are
+    assert not corpus.asks(("SORT.desc", "LIMIT.first", "REDUCE.count"))
+    assert not corpus.asks(("SORT.desc+LIMIT.first", "REDUCE.count")) and corpus.asks(("FILTER.even", "REDUCE.count"))
 
 
 def test_a_pair_people_name_at_once_is_sometimes_said_as_one():
@@ -278,7 +287,7 @@ def test_a_pair_people_name_at_once_is_sometimes_said_as_one():
     said = [t for t in texts if re.search(rf"\b(?:3|three) (?:{'|'.join(words)})", t)]
     assert 100 < len(said) < 300
     assert all(fill_arguments(t, list(seq), 1)[0][1] == {"n": {"const": 3}} for t in said)  # n read back
-    held_out = [ps[-1].split("{x}")[0].replace("{n}", "3") for ps in IDIOMS[seq].values()]
+    held_out = [ps[-1].split("{x}")[0].replace("{n}", n) for ps in IDIOMS[seq].values() for n in ("3", "three")]
     assert not any(h.lower() in t.lower() for t in texts for h in held_out)
     # only of numbers: "the 3 largest words" is not how a reverse-alphabetical sort is said
     texts = [corpus.describe(seq, "words", [{}, {"n": {"const": 3}}], rng) for _ in range(200)]
@@ -1285,20 +1294,28 @@ def test_a_bad_clause_share_is_refused(engine, bad):
 
 
 def test_a_derived_threshold_is_computed_from_the_value_that_reaches_its_step():
-    from emergence.synthesis.engine import derived_steps
+    from emergence.synthesis.engine import derived_steps, linear_form
     from emergence.synthesis.runtime import build_callable
 
     (prog,) = Engine.programs(["FILTER.greater", "REDUCE.count"], "how many are above the average?", 1)[:1]
     assert [s.op for s in prog.steps] == ["REDUCE.mean", "STORE", "RETRIEVE", "FILTER.greater", "REDUCE.count"]
     code, fn = build_callable(prog)
-    assert fn([1, 2, 3, 10]) == 1 and "average = mean" in code  # mean 4
+    assert fn([1, 2, 3, 10]) == 1  # mean 4
+    assert "mean = mean" not in code and "x > mean" in code  # kept under the name it has: no alias line
+    assert linear_form(prog) == (["FILTER.greater", "REDUCE.count"], [{"k": {"derived": "REDUCE.mean"}}, {}])
     # later in a pipeline, from the flowing value: the parsed column, not the CSV text
     intent = "sum the values of the price column that are below the median"
     ops = ["PARSE_CSV.rows", "EXTRACT_ELEMENTS.column", "MAP.to_number", "FILTER.less", "REDUCE.sum"]
     prog = next(p for p in Engine.programs(ops, intent, 1) if p.steps[1].args == {"name": {"const": "price"}})
     assert build_callable(prog)[1]("price\n1\n2\n3\n10\n") == 3  # median 2.5
+    assert linear_form(prog)[0] == ops and linear_form(prog)[1][3] == {"k": {"derived": "REDUCE.median"}}
+    # other trees are not linear
+    tree = Program("t", [("numbers", "list[int]")], [Step("REDUCE.max"), Step("STORE", name="hi"),
+                                                      Step("RETRIEVE", name="numbers"), Step("REDUCE.min"),
+                                                      Step("REDUCE.minus", {"other": {"ref": "hi"}})])
+    assert linear_form(tree) is None
     # names never collide with the parameters or each other
     steps = derived_steps(["FILTER.greater", "FILTER.less"], [{"k": {"derived": "REDUCE.mean"}},
                                                              {"k": {"derived": "REDUCE.mean"}}], ["average"])
     kept = [s.name for s in steps if s.op == "STORE"]
-    assert len(set(kept)) == len(kept) and "average" not in kept
+    assert len(set(kept)) == len(kept) and "mean" in kept and "mean2" in kept

@@ -127,7 +127,8 @@ DERIVED_ARGS = {("FILTER.greater", "k"), ("FILTER.less", "k"), ("FILTER.at_least
 STATISTIC = (r"\b(?P<said>(?:the|its|their|that)\s+(?:(?:list|input|data|set|sample)'s\s+)?(?:own\s+)?)?"
              r"(?:arithmetic\s+)?(?P<stat>average|mean|median)\b"
              r"(?:\s+(?:value|of\s+(?:the\s+)?(?:list|values|numbers|them|all)))?")
-DERIVED_BASE, DERIVED_GAP = 5, 2  # at most this many words from the cue ("above the list's own average")
+DERIVED_BASE = 5  # below a quoted value (7), above a bare number (4)
+DERIVED_GAP = 2  # at most this many words between the cue and the statistic ("above all of their average")
 
 
 def extract_quoted(text: str) -> list[str]:

@@ -27,7 +27,7 @@ import numpy as np
 from .arguments import fill_arguments
 from .compiler import compile_program
 from .decode import no_repeats
-from .engine import Engine, tool_name
+from .engine import Engine, linear_form, tool_name
 from .ops import OPS
 from .program import Program
 
@@ -107,8 +107,8 @@ def _memory_options(memory, vec, clause: str, min_similarity: float) -> list[Opt
 
 def _engine_options(engine: Engine, clause: str, encoding, per_part: int) -> list[Option]:
     syn = engine.synthesize(clause, 1, n_candidates=per_part, encoding=encoding)
-    return [Option(list(c.ops), [dict(s.args) for s in c.program.steps], c.coherence, "engine")
-            for c in syn.candidates if c.linear]  # trees don't chain
+    forms = [(linear_form(c.program), c) for c in syn.candidates]
+    return [Option(form[0], form[1], c.coherence, "engine") for form, c in forms if form]  # trees don't chain
 
 
 def _assemble(ops, args, intent, arity, name, pname: str | None = None) -> Program | None:

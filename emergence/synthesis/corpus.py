@@ -323,14 +323,16 @@ def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bo
 
     style = rng.random()
     last = len(seq) - 1
-    if held_out and style < 0.35:  # frames of held-out descriptions only
+    if held_out and style < 0.1 and asks(seq):  # a question in the held-out question frames
+        text = question(seq, nested, p, pick)
+    elif held_out and style < 0.35:  # frames of held-out descriptions only
         text = rng.choice([f"What is {nested(len(seq))}?", f"A function that takes {p} and returns {nested(len(seq))}",
                            f"Input: {p}. Output: {nested(len(seq))}."])
     elif held_out and style < 0.5 and len(seq) > 1:
         first = _fill(pick(phrases_for(seq[0], args[0], rng)["vp"]), p, seq[0], args[0], rng)
         rest = clauses(seq[1:], args[1:])
         text = first + "".join(f". {w} " + r for w, r in zip(["After that,", "Next,", "Finally,"][-len(rest):], rest))
-    elif style < 0.3 and rng.random() < QUESTION_PROB:
+    elif style < 0.3 and asks(seq) and rng.random() < QUESTION_PROB:
         text = question(seq, nested, p, pick)
     elif style < 0.3:
         text = f"{pick(LEADS)} {nested(len(seq))}"
@@ -357,6 +359,12 @@ def describe(seq, start: str, args: list[dict], rng: random.Random, held_out: bo
     return text
 
 
+def asks(seq) -> bool:
+    """Whether `question` words this (said) pipeline: not a count of a few kept items ("how many
+    of the first 3 ...?" is no one's question)."""
+    return not (seq[-1] == "REDUCE.count" and len(seq) > 1 and (seq[-2].startswith("LIMIT.") or "+" in seq[-2]))
+
+
 def question(seq, nested, p: str, pick) -> str:
     """The request asked as a question: "how many ... are there?" for a count, else "what's ...?"
     (or "what are ...?" for a list)."""
@@ -369,7 +377,7 @@ def question(seq, nested, p: str, pick) -> str:
                 x = x[len(article):]
                 break
         return pick(COUNT_QUESTIONS).format(x=x)
-    many = all(out in LIST_KINDS for _, out in KINDS[seq[-1].split("+")[-1]])
+    many = all(out in LIST_KINDS for _, out in KINDS.get(seq[-1].split("+")[-1], []))
     return pick(QUESTIONS["many" if many else "one"]).format(x=nested(len(seq)))
 
 

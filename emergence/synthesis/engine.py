@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .arguments import fill_arguments
+from .arguments import STATISTICS, fill_arguments
 from .compiler import compile_program
 from .confidence import features, probability
 from .decode import PARAM_TYPES, beam_decode, parameter_slots, well_formed
@@ -42,6 +42,7 @@ from .types import TypeCheckError, show
 from .views import main_clause
 
 MAX_INTENT_CHARS = 2000
+STATISTIC_OPS = frozenset(STATISTICS.values())  # what a derived threshold is computed with
 PARAM_NAMES = {"list[int]": "numbers", "list[num]": "numbers", "list[str]": "items", "str": "text"}
 
 
@@ -79,12 +80,6 @@ class Candidate:
     # the answer's (first candidate's) probability of being right, from the fitted confidence
     # model (`confidence.py`); None for the others and for engines trained before it existed
     confidence: float | None = None
-
-    @property
-    def linear(self) -> bool:
-        """One program step per operation (no STORE/RETRIEVE for a derived threshold): a part
-        that composition and refinement can splice."""
-        return len(self.program.steps) == len(self.ops)
 
     @property
     def stated_confidence(self) -> float:
@@ -183,7 +178,8 @@ class Engine:
     def encode_request(self, intent: str) -> Encoding:
         """The request's encoding, with its main clause's (when it has one and the engine reads
         it) from the same encoder pass: an unsure answer then costs no second pass, and a batch
-        of two short texts costs little more than one."""
+        of two short texts costs little more than one. (The clause goes unused when the answer
+        is sure, when a stored tool is reused, and by the direct sampler.)"""
         clause = main_clause(intent) if self.clause_samples else None
         if not clause:
             return self.encode([intent])[0]
@@ -382,14 +378,13 @@ class Engine:
         return None
 
 
-DERIVED_NAMES = {"REDUCE.mean": "average", "REDUCE.median": "median"}
-
-
 def derived_steps(ops: list[str], args: list[dict], taken: list[str]) -> list[Step]:
     """Steps for `ops`, where an argument {"derived": op} becomes a value computed just before
-    its step from the value flowing in, kept by name: "above their average" on the input is
-    REDUCE.mean, STORE average, RETRIEVE numbers, FILTER.greater(k=average); later in a pipeline
-    the flowing value is kept first (STORE values ... RETRIEVE values)."""
+    its step from the value flowing in, kept under the statistic's own name: "above their
+    average" on the input is REDUCE.mean, STORE mean, RETRIEVE numbers, FILTER.greater(k=mean);
+    later in a pipeline the flowing value is kept first (STORE values ... RETRIEVE values).
+    `linear_form` reads such steps back. (A mean or median of an empty list raises, as those
+    operations do anywhere.)"""
     steps, names = [], set(taken)
 
     def fresh(base: str) -> str:
@@ -405,12 +400,36 @@ def derived_steps(ops: list[str], args: list[dict], taken: list[str]) -> list[St
             if "derived" not in src:
                 continue
             before = taken[0] if i == 0 else fresh("values")
-            kept = fresh(DERIVED_NAMES.get(src["derived"], "statistic"))
+            kept = fresh(OPS[src["derived"]].var)
             steps += ([] if i == 0 else [Step(STORE, name=before)]) + \
                 [Step(src["derived"]), Step(STORE, name=kept), Step(RETRIEVE, name=before)]
             a[arg_name] = {"ref": kept}
         steps.append(Step(op, a))
     return steps
+
+
+def linear_form(program: Program) -> tuple[list, list] | None:
+    """(ops, args) of a program that is a linear pipeline, its derived thresholds (`derived_steps`)
+    read back as {"derived": op}; None for any other use of STORE/RETRIEVE/RETURN. What
+    composition and refinement splice."""
+    steps, first = program.steps, program.params[0][0]
+    ops, args, pending, j = [], [], {}, 0
+    while j < len(steps):
+        s, rest = steps[j], steps[j + 1:j + 4]
+        if j == 0 and s.op in STATISTIC_OPS and len(rest) >= 2 and rest[0].op == STORE and \
+                rest[1].op == RETRIEVE and rest[1].name == first:
+            pending[rest[0].name], j = s.op, j + 3
+        elif s.op == STORE and len(rest) == 3 and rest[0].op in STATISTIC_OPS and rest[1].op == STORE and \
+                rest[2].op == RETRIEVE and rest[2].name == s.name:
+            pending[rest[1].name], j = rest[0].op, j + 4
+        elif s.op in OPS:
+            a = {n: {"derived": pending.pop(src["ref"])} if src.get("ref") in pending else dict(src)
+                 for n, src in s.args.items()}
+            ops.append(s.op), args.append(a)
+            j += 1
+        else:
+            return None
+    return (ops, args) if ops and not pending else None
 
 
 def op_prior(logp: np.ndarray) -> dict:

@@ -34,10 +34,10 @@ from .arguments import fill_arguments
 from .compiler import compile_program
 from .compose import Option, _assemble, _chain
 from .decode import no_repeats
-from .engine import MAX_INTENT_CHARS, Engine, SynthesisInputError
+from .engine import MAX_INTENT_CHARS, Engine, SynthesisInputError, derived_steps, linear_form
 from .models import VOCAB
 from .ops import OPS
-from .program import Program, Step, check
+from .program import Program, check
 from .types import TypeCheckError
 
 MAX_FEEDBACK_CHARS = 1000
@@ -80,8 +80,9 @@ def previous_program(program) -> Program:
         check(prog)
     except TypeCheckError as exc:
         raise SynthesisInputError("program", f"is not a valid program: {exc}") from None
-    if any(s.op not in OPS for s in prog.steps):
-        raise SynthesisInputError("program", "refinement edits linear pipelines (no STORE/RETRIEVE/RETURN steps)")
+    if linear_form(prog) is None:
+        raise SynthesisInputError("program", "refinement edits linear pipelines (no STORE/RETRIEVE/RETURN steps "
+                                             "but those of a threshold computed from the values)")
     return prog
 
 
@@ -90,7 +91,7 @@ def _typed(prev: Program, ops: list, args: list, intent: str) -> Program | None:
     same name with whatever type the new first step takes."""
     if not ops:
         return None
-    prog = Program(prev.name, list(prev.params), [Step(o, dict(a)) for o, a in zip(ops, args)], intent)
+    prog = Program(prev.name, list(prev.params), derived_steps(ops, args, [p for p, _ in prev.params]), intent)
     try:
         check(prog)
         return prog
@@ -167,7 +168,7 @@ def refine(engine: Engine, program, feedback: str, n_readings: int = 4, limit: i
     """Edits of `program` that the feedback asks for, best first (at most `limit`)."""
     feedback = validate_feedback(feedback)
     prev = previous_program(program)
-    ops, args = [s.op for s in prev.steps], [dict(s.args) for s in prev.steps]
+    ops, args = linear_form(prev)
     intent = f"{prev.intent} ({feedback})" if prev.intent else feedback
     swap = bool(INSTEAD.search(feedback))
     negated = not swap and bool(NEGATION.search(feedback))
@@ -177,8 +178,8 @@ def refine(engine: Engine, program, feedback: str, n_readings: int = 4, limit: i
     enc_core = engine.encode([core])[0]
     vec_core = enc_core.vector
     syn = engine.synthesize(core, 1, n_candidates=n_readings, encoding=enc_core)
-    readings = [Option(list(c.ops), [dict(s.args) for s in c.program.steps], c.coherence, "engine")
-                for c in syn.candidates if c.linear]  # spliced into a linear pipeline
+    forms = [(linear_form(c.program), c) for c in syn.candidates]
+    readings = [Option(form[0], form[1], c.coherence, "engine") for form, c in forms if form]
 
     values = _value_edits(prev, ops, args, feedback, intent)
     removals = _removal_edits(engine, prev, ops, args, vec_core, intent) if np.any(vec_core) else []
