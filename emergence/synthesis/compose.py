@@ -105,10 +105,15 @@ def _memory_options(memory, vec, clause: str, min_similarity: float) -> list[Opt
     return out
 
 
+def engine_parts(candidates) -> list[Option]:
+    """The engine's candidates that are linear pipelines (`linear_form`), as parts to splice;
+    other trees don't chain."""
+    forms = [(linear_form(c.program), c) for c in candidates]
+    return [Option(form[0], form[1], c.coherence, "engine") for form, c in forms if form]
+
+
 def _engine_options(engine: Engine, clause: str, encoding, per_part: int) -> list[Option]:
-    syn = engine.synthesize(clause, 1, n_candidates=per_part, encoding=encoding)
-    forms = [(linear_form(c.program), c) for c in syn.candidates]
-    return [Option(form[0], form[1], c.coherence, "engine") for form, c in forms if form]  # trees don't chain
+    return engine_parts(engine.synthesize(clause, 1, n_candidates=per_part, encoding=encoding).candidates)
 
 
 def _assemble(ops, args, intent, arity, name, pname: str | None = None) -> Program | None:

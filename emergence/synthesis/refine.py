@@ -32,7 +32,7 @@ import numpy as np
 
 from .arguments import fill_arguments
 from .compiler import compile_program
-from .compose import Option, _assemble, _chain
+from .compose import Option, _assemble, _chain, engine_parts
 from .decode import no_repeats
 from .engine import MAX_INTENT_CHARS, Engine, SynthesisInputError, derived_steps, linear_form
 from .models import VOCAB
@@ -178,8 +178,7 @@ def refine(engine: Engine, program, feedback: str, n_readings: int = 4, limit: i
     enc_core = engine.encode([core])[0]
     vec_core = enc_core.vector
     syn = engine.synthesize(core, 1, n_candidates=n_readings, encoding=enc_core)
-    forms = [(linear_form(c.program), c) for c in syn.candidates]
-    readings = [Option(form[0], form[1], c.coherence, "engine") for form, c in forms if form]
+    readings = engine_parts(syn.candidates)
 
     values = _value_edits(prev, ops, args, feedback, intent)
     removals = _removal_edits(engine, prev, ops, args, vec_core, intent) if np.any(vec_core) else []
