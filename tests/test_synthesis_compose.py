@@ -183,6 +183,19 @@ def test_refine_edits_a_program_with_a_derived_threshold(engine):
         refine(engine, tree, "then double it")
 
 
+def test_refine_edits_a_share(engine):
+    # "what fraction of them are above 3?" -> "above 5 instead": the filter's value changes,
+    # and the answer is still the kept count over the whole
+    from emergence.synthesis.shares import share_form
+
+    prev = Engine.typed_program(share_form(["FILTER.greater"]), [{"k": {"const": 3}}, {}],
+                                "what fraction of the numbers are above 3?")
+    assert run(prev, [1, 4, 6, 10]) == 0.75
+    e = refine(engine, prev, "above 5 instead")[0]
+    assert e.kind == "value" and run(e.program, [1, 4, 6, 10]) == 0.5
+    assert [s.op for s in e.program.steps] == [s.op for s in prev.steps]
+
+
 def test_compose_reuses_a_verified_stored_sub_tool(engine, memory):
     stored = compose(engine, "keep the even numbers, then square them")[0]
     vec = engine.encoder.encode(["keep the even numbers"])[0]

@@ -34,6 +34,7 @@ from emergence.synthesis.ops import OPS
 from emergence.synthesis.pipeline import CannotSynthesize, SynthesisService, sandbox_verifier
 from emergence.synthesis.program import Program, Step, check
 from emergence.synthesis.runtime import build_callable, namespace
+from emergence.synthesis.types import TypeCheckError
 from emergence.synthesis.views import main_clause
 
 VOCAB = models.VOCAB
@@ -1319,3 +1320,84 @@ def test_a_derived_threshold_is_computed_from_the_value_that_reaches_its_step():
                                                              {"k": {"derived": "REDUCE.mean"}}], ["average"])
     kept = [s.name for s in steps if s.op == "STORE"]
     assert len(set(kept)) == len(kept) and "mean" in kept and "mean2" in kept
+
+
+# --- shares: "what fraction of them are ..." ---------------------------------------------------
+@pytest.mark.parametrize("intent, asked", [
+    ("What fraction of the numbers are positive?", True),
+    ("the proportion of words that are longer than 3 letters", True),
+    ("what share of the lines start with a #?", True),
+    ("divide each value by the total: each value's share of the total", False),
+    ("the fraction of the sum", False),
+    ("what percentage of the numbers are even?", False),  # no step scales by 100: not read as a share
+    ("keep the positive numbers", False),
+])
+def test_a_share_is_read_only_where_one_is_asked(intent, asked):
+    from emergence.synthesis.shares import asks_share
+
+    assert asks_share(intent) is asked
+
+
+def test_a_share_counts_the_kept_part_over_what_reached_the_first_filter():
+    from emergence.synthesis.engine import linear_form
+    from emergence.synthesis.shares import SHARE, share_form
+
+    assert share_form(["FILTER.positive", "REDUCE.count"]) == ["FILTER.positive", SHARE]  # its own count
+    assert share_form(["MAP.square", "REDUCE.sum"]) is None  # nothing kept: no share to take
+    # of the input
+    prog = Engine.typed_program(share_form(["FILTER.positive"]), [{}, {}], "what fraction are positive?")
+    code, fn = build_callable(prog)
+    assert fn([3, -1, 0, 5]) == 0.5 and fn([-2]) == 0.0
+    assert linear_form(prog) == (["FILTER.positive", SHARE], [{}, {}])
+    # of the value reaching the first filter (the words, not the text's characters), kept by
+    # the name it already has, and with a threshold that is a statistic of those words' lengths
+    ops = share_form(["TRANSFORM.word_tokens", "FILTER.longer"])
+    prog = Engine.typed_program(ops, [{}, {"n": {"const": 3}}, {}], "what fraction of the words are long?")
+    code, fn = build_callable(prog)
+    assert fn("an ox ate the big green apple") == pytest.approx(2 / 7)
+    assert "words = words" not in code and "len(words)" in code
+    assert linear_form(prog) == (ops, [{}, {"n": {"const": 3}}, {}])
+    (prog,) = Engine.programs(share_form(["MAP.to_number", "FILTER.greater"]),
+                              "what share of the values are above their average?", 1)[:1]
+    assert build_callable(prog)[1](["1", "2", "3", "10"]) == 0.25  # mean 4, measured on the numbers
+    assert linear_form(prog)[0] == ["MAP.to_number", "FILTER.greater", SHARE]
+    assert linear_form(prog)[1][1] == {"k": {"derived": "REDUCE.mean"}}
+    # a share of nothing divides by zero, as a mean of nothing does
+    with pytest.raises(ZeroDivisionError):
+        build_callable(Engine.typed_program(share_form(["FILTER.even"]), [{}, {}], "fraction even"))[1]([])
+
+
+def test_a_share_without_a_filter_or_of_the_wrong_value_is_refused():
+    from emergence.synthesis.engine import derived_steps, linear_form
+    from emergence.synthesis.shares import SHARE
+
+    # nothing filtered: the SHARE stays unwritten and the type checker refuses it by name
+    with pytest.raises(TypeCheckError, match="SHARE"):
+        check(Program("t", [("numbers", "list[int]")], derived_steps(["MAP.square", SHARE], [{}, {}], ["numbers"])))
+    assert Engine.typed_program(["MAP.square", SHARE], [{}, {}], "x") is None
+    # a share's steps that count the text where the words were kept are not read as a share
+    words = Engine.typed_program(["TRANSFORM.word_tokens", "FILTER.longer", SHARE], [{}, {"n": {"const": 3}}, {}], "x")
+    assert linear_form(words) is not None
+    whole = next(i for i, s in enumerate(words.steps) if s.op == "RETRIEVE")
+    steps = list(words.steps)
+    steps[whole] = Step("RETRIEVE", name="text")
+    assert linear_form(Program("t", [("text", "str")], steps)) is None
+
+
+def test_a_share_question_drops_candidates_that_filter_nothing(engine):
+    from collections import Counter
+
+    from emergence.synthesis.shares import SHARE
+
+    intent = "what fraction of the numbers are even?"
+    votes = Counter({("FILTER.even",): 4, ("FILTER.even", "REDUCE.count"): 3, ("REDUCE.sum",): 2})
+    view = engine._view(engine.encode_request(intent), 1)
+    with torch.no_grad():
+        cands = engine._candidates(intent, 1, votes, [view], True, 10)
+        plain = engine._candidates("count the even numbers", 1, votes, [view], True, 10)
+    # the two filters read as one share; a sum answers no share and is not offered
+    assert len(cands) == 1 and cands[0].ops in (["FILTER.even"], ["FILTER.even", "REDUCE.count"])
+    assert build_callable(cands[0].program)[1]([1, 2, 4, 5]) == 0.5
+    assert SHARE not in cands[0].code and "ratio" in cands[0].code
+    # the same votes for a request that asks no share: all three, as they are
+    assert sorted(map(tuple, (c.ops for c in plain))) == sorted(votes)

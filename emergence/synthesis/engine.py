@@ -38,6 +38,7 @@ from .fit import Bundle
 from .models import MAX_OPS, VOCAB, condition, pad_words, tokens, untokens
 from .ops import OPS, RETRIEVE, STORE
 from .program import OPS_RESERVED, Program, Step, check
+from .shares import SHARE, asks_share, read_tail, share_form, share_tail, whole_at
 from .types import TypeCheckError, show
 from .views import main_clause
 
@@ -318,9 +319,16 @@ class Engine:
         w = self.rank_weights
         score = (w["scorer"] * logits if use_scorer else 0) + w["align"] * align + w["votes"] * torch.log(counts)
         name = tool_name(intent)
+        share, read = asks_share(intent), set()
         out = []
         for i in score.argsort(descending=True).tolist():
-            for rank, prog in enumerate(self.programs(seqs[i], intent, arity, name)):
+            steps = seqs[i]
+            if share:  # "what fraction of them are ...": a part kept, counted over the whole
+                steps = share_form(steps)
+                if steps is None or tuple(steps) in read:
+                    continue  # nothing filtered answers no share; the same share read twice is one
+                read.add(tuple(steps))
+            for rank, prog in enumerate(self.programs(steps, intent, arity, name)):
                 tool = compile_program(prog)
                 out.append(Candidate(seqs[i], prog, tool.code, tool.function_name, tool.signature, tool.docstring,
                                      float(torch.sigmoid(logits[i])), int(counts[i]), float(align[i]),
@@ -383,8 +391,9 @@ def derived_steps(ops: list[str], args: list[dict], taken: list[str]) -> list[St
     its step from the value flowing in, kept under the statistic's own name: "above their
     average" on the input is REDUCE.mean, STORE mean, RETRIEVE numbers, FILTER.greater(k=mean);
     later in a pipeline the flowing value is kept first (STORE values ... RETRIEVE values).
-    `linear_form` reads such steps back. (A mean or median of an empty list raises, as those
-    operations do anywhere.)"""
+    A SHARE (`shares.py`) keeps the value reaching its first filter, and ends as that filter's
+    kept count over that value's count. `linear_form` reads such steps back. (A mean or median
+    of an empty list raises, as those operations do anywhere.)"""
     steps, names = [], set(taken)
 
     def fresh(base: str) -> str:
@@ -394,14 +403,24 @@ def derived_steps(ops: list[str], args: list[dict], taken: list[str]) -> list[St
         names.add(name)
         return name
 
+    counted = {whole_at(ops, i) for i, op in enumerate(ops) if op == SHARE}  # steps whose input a share counts
+    whole = None  # the name the next SHARE counts as its whole
     for i, (op, a) in enumerate(zip(ops, args)):
+        if op == SHARE:
+            steps += share_tail(whole, fresh) if whole else [Step(SHARE)]  # none: the checker refuses it
+            whole = None
+            continue
+        stored = None
+        if i in counted:
+            whole = stored = taken[0] if i == 0 else fresh(OPS[ops[i - 1]].var)
+            steps += [] if i == 0 else [Step(STORE, name=stored)]
         a = dict(a)
         for arg_name, src in list(a.items()):
             if "derived" not in src:
                 continue
-            before = taken[0] if i == 0 else fresh("values")
+            before = stored or (taken[0] if i == 0 else fresh("values"))
             kept = fresh(OPS[src["derived"]].var)
-            steps += ([] if i == 0 else [Step(STORE, name=before)]) + \
+            steps += ([] if i == 0 or stored else [Step(STORE, name=before)]) + \
                 [Step(src["derived"]), Step(STORE, name=kept), Step(RETRIEVE, name=before)]
             a[arg_name] = {"ref": kept}
         steps.append(Step(op, a))
@@ -410,10 +429,11 @@ def derived_steps(ops: list[str], args: list[dict], taken: list[str]) -> list[St
 
 def linear_form(program: Program) -> tuple[list, list] | None:
     """(ops, args) of a program that is a linear pipeline, its derived thresholds (`derived_steps`)
-    read back as {"derived": op}; None for any other use of STORE/RETRIEVE/RETURN. What
-    composition and refinement splice."""
+    read back as {"derived": op} and its shares as SHARE; None for any other use of
+    STORE/RETRIEVE/RETURN. What composition and refinement splice."""
     steps, first = program.steps, program.params[0][0]
     ops, args, pending, j = [], [], {}, 0
+    wholes = {first}  # names a share's whole may have: the input, or a value kept before a filter
     while j < len(steps):
         s, rest = steps[j], steps[j + 1:j + 4]
         if j == 0 and s.op in STATISTIC_OPS and len(rest) >= 2 and rest[0].op == STORE and \
@@ -422,6 +442,13 @@ def linear_form(program: Program) -> tuple[list, list] | None:
         elif s.op == STORE and len(rest) == 3 and rest[0].op in STATISTIC_OPS and rest[1].op == STORE and \
                 rest[2].op == RETRIEVE and rest[2].name == s.name:
             pending[rest[1].name], j = rest[0].op, j + 4
+            wholes.add(s.name)
+        elif s.op == STORE and j + 1 < len(steps) and steps[j + 1].op in OPS:
+            wholes.add(s.name)  # what a share will count (checked below: a filter must follow)
+            j += 1
+        elif s.op == "REDUCE.count" and read_tail(steps[j:j + 7], wholes):
+            ops.append(SHARE), args.append({})
+            j += 7
         elif s.op in OPS:
             a = {n: {"derived": pending.pop(src["ref"])} if src.get("ref") in pending else dict(src)
                  for n, src in s.args.items()}
@@ -429,7 +456,16 @@ def linear_form(program: Program) -> tuple[list, list] | None:
             j += 1
         else:
             return None
-    return (ops, args) if ops and not pending else None
+    if not ops or pending:
+        return None
+    # the steps read back must be the ones these ops are written as (names aside, but a value
+    # taken up again is the input there too, or a kept value there too)
+    again = derived_steps(ops, args, [p for p, _ in program.params])
+    return (ops, args) if _shape(again, first) == _shape(steps, first) else None
+
+
+def _shape(steps: list, first: str) -> list:
+    return [(s.op, s.op == RETRIEVE and s.name == first) for s in steps]
 
 
 def op_prior(logp: np.ndarray) -> dict:

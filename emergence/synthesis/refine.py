@@ -82,7 +82,7 @@ def previous_program(program) -> Program:
         raise SynthesisInputError("program", f"is not a valid program: {exc}") from None
     if linear_form(prog) is None:
         raise SynthesisInputError("program", "refinement edits linear pipelines (no STORE/RETRIEVE/RETURN steps "
-                                             "but those of a threshold computed from the values)")
+                                             "but those of a threshold computed from the values or of a share)")
     return prog
 
 
@@ -103,7 +103,7 @@ def _typed(prev: Program, ops: list, args: list, intent: str) -> Program | None:
 def _value_edits(prev, ops, args, feedback, intent) -> list[Edit]:
     out = []
     for i, op in enumerate(ops):
-        if not OPS[op].args:
+        if op not in OPS or not OPS[op].args:  # SHARE (`shares.py`) takes nothing
             continue
         defaults = fill_arguments("", [op], 1, limit=4)
         for read in fill_arguments(feedback, [op], 1, limit=2):
@@ -121,16 +121,18 @@ def _value_edits(prev, ops, args, feedback, intent) -> list[Edit]:
 
 
 def _removal_edits(engine, prev, ops, args, core_vec, intent) -> list[Edit]:
-    if len(ops) < 2 or not all(o in VOCAB for o in ops):
+    steps = [i for i, o in enumerate(ops) if o in VOCAB]  # not SHARE: it is no operation the encoder knows
+    if len(ops) < 2 or not steps:
         return []
-    _, align = engine.judge(core_vec, 1, [[o] for o in ops])
+    _, align = engine.judge(core_vec, 1, [[ops[i]] for i in steps])
     z = np.exp((np.array(align) - max(align)) / 0.1)  # cosines -> a distribution over the steps
     prob = z / z.sum()
     out = []
-    for i in np.argsort(-prob):
+    for k in np.argsort(-prob):
+        i = steps[k]
         prog = _typed(prev, ops[:i] + ops[i + 1:], args[:i] + args[i + 1:], intent)
         if prog is not None:
-            out.append(Edit(prog, "removal", f"removed step {i + 1} ({ops[i]})", float(prob[i])))
+            out.append(Edit(prog, "removal", f"removed step {i + 1} ({ops[i]})", float(prob[k])))
     return out
 
 
