@@ -783,9 +783,12 @@ def rich_intent(engine):
 
 
 def _assert_candidates_sound(result: Synthesis, arity: int = 1):
+    from emergence.synthesis.given import agrees, given_shape
+
     assert isinstance(result, Synthesis)
-    scores = [c.rank_score for c in result.candidates]
-    assert scores == sorted(scores, reverse=True)
+    # by score, after those whose parameter is the input the request names (`given.py`)
+    keys = [(not agrees(given_shape(result.intent), c.program.params[0][1]), -c.rank_score) for c in result.candidates]
+    assert keys == sorted(keys)
     for c in result.candidates:
         assert isinstance(c, Candidate)
         checked = check(c.program)
@@ -1401,3 +1404,37 @@ def test_a_share_question_drops_candidates_that_filter_nothing(engine):
     assert SHARE not in cands[0].code and "ratio" in cands[0].code
     # the same votes for a request that asks no share: all three, as they are
     assert sorted(map(tuple, (c.ops for c in plain))) == sorted(votes)
+
+
+# --- what the request says it is given -------------------------------------------------------
+@pytest.mark.parametrize("intent, shape", [
+    ("How many words are in this sentence?", "str"),
+    ("Pull out every number in a comma-separated string", "str"),
+    ("the title of an HTML page", "str"),
+    ("Normalize a list of class labels to lowercase", "list"),
+    ("From a sequence of ints, compute the average", "list"),
+    ("the mean of some scores", "list"),
+    ("capitalize each name in the list", None),  # names one item and the list: not said
+    ("sum them", None),
+])
+def test_the_input_a_request_names_is_read(intent, shape):
+    from emergence.synthesis.given import given_shape
+
+    assert given_shape(intent) == shape
+
+
+def test_candidates_that_take_the_other_shape_are_ranked_last(engine):
+    from collections import Counter
+
+    intent = "how many words are in this sentence?"
+    votes = Counter({("REDUCE.count",): 5, ("TRANSFORM.words", "REDUCE.count"): 2})
+    view = engine._view(engine.encode_request(intent), 1)
+    with torch.no_grad():
+        ranked = engine._rank(intent, 1, votes, [view], True, 10, 7)
+        reading = Engine(engine.bundle, engine.encoder, read_given=False)._rank(intent, 1, votes, [view], True, 10, 7)
+    # counting a list's items is the sampler's commoner reading, but the request is given a sentence
+    assert ranked[0].ops == ["TRANSFORM.words", "REDUCE.count"] and ranked[0].program.params[0][1] == "str"
+    assert [c.program.params[0][1] for c in ranked[1:]] and all(c.program.params[0][1] != "str" for c in ranked[1:])
+    # not dropped; and without the reading, the order is the ranking's own
+    assert sorted(map(tuple, (c.ops for c in ranked))) == sorted(map(tuple, (c.ops for c in reading)))
+    assert [c.rank_score for c in reading] == sorted((c.rank_score for c in reading), reverse=True)

@@ -1,0 +1,43 @@
+"""What the tool is given, when the request says: one text, or a list.
+
+"How many words are in this sentence?" is given a string. The sampler may read it as counting
+items (REDUCE.count), and a list-typed program type-checks just as well: its parameter is typed
+from the first step, not from the request. When the request names its input ("this sentence",
+"a string of codes", "some CSV text"; "a list of labels", "the numbers in an array"), the
+candidates whose parameter is of the other shape are ranked after the rest (`Engine._rank`);
+they are not dropped, since a request may name a text and still be given its words.
+"""
+
+from __future__ import annotations
+
+import re
+
+_DET = r"(?:a|an|the|this|that|some|one|given|input|any|each|my|your)"
+_TEXT = (r"(?:string|sentence|text|phrase|paragraph|document|passage|message|post|tweet|comment|title|"
+         r"html|page|markup|csv|json|url|word|line|name|label|file\s+contents?|body)")
+_COLLECTION = r"(?:list|array|sequence|collection|series|set|tuple|vector)"
+# "a list of ...", "an array of ...", "the numbers in a list", "given numbers", "some integers"
+LIST_GIVEN = re.compile(rf"\b{_DET}\s+(?:\w+\s+)?{_COLLECTION}\b"
+                        rf"|\b(?:given|takes?|some|these|those)\s+(?:\w+\s+)?"
+                        rf"(?:numbers|integers|ints|floats|values|scores|strings|words|labels|items|names)\b",
+                        re.IGNORECASE)
+# "this sentence", "a comma-separated string of codes", "some CSV text", "an HTML page"; not a
+# list of them ("a list of sentences": LIST_GIVEN) nor "the text's words" said of one item
+TEXT_GIVEN = re.compile(rf"\b{_DET}\s+(?:[\w-]+\s+){{0,2}}?{_TEXT}\b(?!s)(?!\s+(?:column|field|key))",
+                        re.IGNORECASE)
+
+
+def given_shape(intent: str) -> str | None:
+    """"str" or "list" when the request names its input as one of them (and not the other), else None."""
+    text = TEXT_GIVEN.search(intent or "")
+    lst = LIST_GIVEN.search(intent or "")
+    if text and not lst:
+        return "str"
+    if lst and not text:
+        return "list"
+    return None
+
+
+def agrees(shape: str | None, param_type: str) -> bool:
+    """Does a first parameter of `param_type` ("list[int]", "str", ...) take what the request gives?"""
+    return shape is None or (param_type == "str") == (shape == "str")
