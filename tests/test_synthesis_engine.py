@@ -1438,3 +1438,29 @@ def test_candidates_that_take_the_other_shape_are_ranked_last(engine):
     # not dropped; and without the reading, the order is the ranking's own
     assert sorted(map(tuple, (c.ops for c in ranked))) == sorted(map(tuple, (c.ops for c in reading)))
     assert [c.rank_score for c in reading] == sorted((c.rank_score for c in reading), reverse=True)
+
+
+@pytest.mark.parametrize("intent, asked", [
+    ("How many epochs had a loss below the threshold?", True),
+    ("how many words are there in a text?", True),
+    ("compute how many characters each of the words has", False),  # a count per item: a list
+    ("count the even numbers", False),  # no question: the ranking decides
+])
+def test_how_many_asks_for_one_count(intent, asked):
+    from emergence.synthesis.given import answers, asks_count
+
+    assert asks_count(intent) is asked
+    assert answers(asked, "int") and answers(asked, "list[int]") is not asked
+
+
+def test_a_how_many_question_ranks_the_counts_first(engine):
+    from collections import Counter
+
+    intent = "how many of the numbers are above k?"
+    votes = Counter({("FILTER.greater",): 5, ("FILTER.greater", "REDUCE.count"): 2})
+    view = engine._view(engine.encode_request(intent), 2)
+    with torch.no_grad():
+        ranked = engine._rank(intent, 2, votes, [view], True, 10, 7)
+    assert ranked[0].ops == ["FILTER.greater", "REDUCE.count"] and ranked[0].returns == "int"
+    assert ranked[0].program.params[1][0] == "k" and build_callable(ranked[0].program)[1]([1, 5, 7], 4) == 2
+    assert ranked[1:] and all(c.returns.startswith("list[") for c in ranked[1:])  # the kept numbers

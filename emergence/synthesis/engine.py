@@ -35,7 +35,7 @@ from .confidence import features, probability
 from .decode import PARAM_TYPES, beam_decode, parameter_slots, well_formed
 from .effects import asked_effects, without_unasked
 from .fit import Bundle
-from .given import agrees, given_shape
+from .given import agrees, answers, asks_count, given_shape
 from .models import MAX_OPS, VOCAB, condition, pad_words, tokens, untokens
 from .ops import OPS, RETRIEVE, STORE
 from .program import OPS_RESERVED, Program, Step, check
@@ -82,6 +82,7 @@ class Candidate:
     # the answer's (first candidate's) probability of being right, from the fitted confidence
     # model (`confidence.py`); None for the others and for engines trained before it existed
     confidence: float | None = None
+    returns: str = ""  # the type the tool returns ("int", "list[str]", ...)
 
     @property
     def stated_confidence(self) -> float:
@@ -284,9 +285,11 @@ class Engine:
     def _rank(self, intent, arity, votes, judged_by, use_scorer, n_candidates, n_draws) -> list[Candidate]:
         cands = self._candidates(intent, arity, votes, judged_by, use_scorer, max(1, n_candidates))
         shape = given_shape(intent) if self.read_given else None
-        # a candidate whose parameter is not what the request says it is given comes after the rest
-        ranked = sorted(cands, key=lambda c: (not agrees(shape, c.program.params[0][1]), -c.rank_score,
-                                              -c.votes))[:max(1, n_candidates)]
+        count = asks_count(intent) if self.read_given else False
+        # a candidate whose parameter is not what the request says it is given, or that gives no
+        # count where "how many" was asked, comes after the rest (`given.py`)
+        ranked = sorted(cands, key=lambda c: (not agrees(shape, c.program.params[0][1]), not answers(count, c.returns),
+                                              -c.rank_score, -c.votes))[:max(1, n_candidates)]
         if ranked and self.confidence_model is not None and use_scorer:
             ranked[0].confidence = probability(self.confidence_model, features(ranked, n_draws))
         return ranked
@@ -338,7 +341,8 @@ class Engine:
                 tool = compile_program(prog)
                 out.append(Candidate(seqs[i], prog, tool.code, tool.function_name, tool.signature, tool.docstring,
                                      float(torch.sigmoid(logits[i])), int(counts[i]), float(align[i]),
-                                     float(score[i]) - 1e-3 * rank))  # argument readings in their order
+                                     float(score[i]) - 1e-3 * rank,  # argument readings in their order
+                                     returns=show(tool.checked.returns)))
             if len(out) >= n_candidates:
                 break
         return out

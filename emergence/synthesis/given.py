@@ -1,11 +1,13 @@
-"""What the tool is given, when the request says: one text, or a list.
+"""What the tool is given, and what it gives back, when the request says.
 
 "How many words are in this sentence?" is given a string. The sampler may read it as counting
 items (REDUCE.count), and a list-typed program type-checks just as well: its parameter is typed
 from the first step, not from the request. When the request names its input ("this sentence",
 "a string of codes", "some CSV text"; "a list of labels", "the numbers in an array"), the
 candidates whose parameter is of the other shape are ranked after the rest (`Engine._rank`);
-they are not dropped, since a request may name a text and still be given its words.
+they are not dropped, since a request may name a text and still be given its words. Likewise a
+request that asks "how many ...?" of the whole input wants a count back: candidates that return
+something else (the kept items, not how many there are) are ranked after those that count.
 """
 
 from __future__ import annotations
@@ -41,3 +43,16 @@ def given_shape(intent: str) -> str | None:
 def agrees(shape: str | None, param_type: str) -> bool:
     """Does a first parameter of `param_type` ("list[int]", "str", ...) take what the request gives?"""
     return shape is None or (param_type == "str") == (shape == "str")
+
+
+# "how many ...?" asks for one count, unless it is asked of each item ("how many letters each word has")
+COUNT_ASKED = re.compile(r"\bhow\s+many\b(?![^.?!;]*\b(?:each|every|per)\b)", re.IGNORECASE)
+
+
+def asks_count(intent: str) -> bool:
+    return bool(COUNT_ASKED.search(intent or ""))
+
+
+def answers(asked_count: bool, returns: str) -> bool:
+    """Does a program that returns `returns` ("int", "list[str]", ...) give what was asked?"""
+    return not asked_count or returns == "int"
