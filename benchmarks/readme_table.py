@@ -169,7 +169,7 @@ def synthesis_table(report: dict) -> str:
                       ("ablation_no_scorer", "ablation: ranked without the coherence scorer"),
                       ("ablation_untuned_weights", "ablation: untuned ranking weights (scorer 1, alignment 10, votes 1)"),
                       ("ablation_no_main_clause", "ablation: never reading the request's main clause"),
-                      ("ablation_no_given_shape", "ablation: not reading what input the request names")):
+                      ("ablation_no_request_cues", "ablation: no request cues (input named, how many, opposites)")):
         if key not in f:
             continue
         rows.append(f"| {name} | {f[key]['answer_pass']:.3f} | {f[key]['top10_pass']:.3f} | – |")

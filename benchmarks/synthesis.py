@@ -25,7 +25,8 @@ candidate tool is executed in the sandbox against the task's tests; nothing here
 - ablations: the sampler replaced by one direct prediction from the conditioning; ranking without
   the coherence scorer; ranking with the untuned default weights instead of the fitted ones; the
   engine never reading a request's main clause (`views.py`); the engine not ranking last the
-  candidates whose parameter is not the input the request names (`given.py`); the service gated by the answer's
+  candidates that contradict the request's cues (the input it names, "how many", an opposite
+  operation: `given.py`, `opposites.py`); the service gated by the answer's
   coherence instead of its fitted confidence (`confidence.py`).
 - how well the answer's confidence and its coherence each tell right answers from wrong ones
   here (ROC-AUC over the tasks).
@@ -280,9 +281,9 @@ def main(argv=None) -> dict:
             views, engine.clause_samples = engine.clause_samples, 0
             rows["no_main_clause"].append(engine_task(engine, scorer, task, samples))
             engine.clause_samples = views
-            engine.read_given = False
-            rows["no_given_shape"].append(engine_task(engine, scorer, task, samples))
-            engine.read_given = True
+            engine.read_cues = False
+            rows["no_request_cues"].append(engine_task(engine, scorer, task, samples))
+            engine.read_cues = True
             for name, r in retrievers.items():
                 rows[f"retrieval_{name}"].append(retrieval_task(r, scorer, task))
             print(f"[{i + 1}/{len(tasks)}] {task.id:<28} engine {'pass' if e['answer'] else 'FAIL'} "
@@ -356,8 +357,8 @@ def main(argv=None) -> dict:
                                      "weights": DEFAULT_RANK_WEIGHTS},
         "ablation_no_main_clause": {"answer_pass": rate(rows["no_main_clause"], "answer"),
                                     "top10_pass": rate(rows["no_main_clause"], "top10")},
-        "ablation_no_given_shape": {"answer_pass": rate(rows["no_given_shape"], "answer"),
-                                    "top10_pass": rate(rows["no_given_shape"], "top10")},
+        "ablation_no_request_cues": {"answer_pass": rate(rows["no_request_cues"], "answer"),
+                                     "top10_pass": rate(rows["no_request_cues"], "top10")},
         "latency_ms": {"p50": percentile(lat, 50) * 1000, "p99": percentile(lat, 99) * 1000,
                        "mean": statistics.fmean(lat) * 1000, "syntheses": len(lat)},
         "failures": [t.id for t, r in zip(tasks, eng) if not r["answer"]],

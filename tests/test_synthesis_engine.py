@@ -1414,7 +1414,9 @@ def test_a_share_question_drops_candidates_that_filter_nothing(engine):
     ("Normalize a list of class labels to lowercase", "list"),
     ("From a sequence of ints, compute the average", "list"),
     ("the mean of some scores", "list"),
-    ("capitalize each name in the list", None),  # names one item and the list: not said
+    ("capitalize each name in the list", "list"),  # "each name" is an item, not the input
+    ("the words of this sentence that are in a list of stop words", None),  # both named: not said
+    ("replace a target string with a new text in the list of lines", "list"),  # arguments are not inputs
     ("sum them", None),
 ])
 def test_the_input_a_request_names_is_read(intent, shape):
@@ -1431,7 +1433,7 @@ def test_candidates_that_take_the_other_shape_are_ranked_last(engine):
     view = engine._view(engine.encode_request(intent), 1)
     with torch.no_grad():
         ranked = engine._rank(intent, 1, votes, [view], True, 10, 7)
-        reading = Engine(engine.bundle, engine.encoder, read_given=False)._rank(intent, 1, votes, [view], True, 10, 7)
+        reading = Engine(engine.bundle, engine.encoder, read_cues=False)._rank(intent, 1, votes, [view], True, 10, 7)
     # counting a list's items is the sampler's commoner reading, but the request is given a sentence
     assert ranked[0].ops == ["TRANSFORM.words", "REDUCE.count"] and ranked[0].program.params[0][1] == "str"
     assert [c.program.params[0][1] for c in ranked[1:]] and all(c.program.params[0][1] != "str" for c in ranked[1:])
@@ -1464,3 +1466,32 @@ def test_a_how_many_question_ranks_the_counts_first(engine):
     assert ranked[0].ops == ["FILTER.greater", "REDUCE.count"] and ranked[0].returns == "int"
     assert ranked[0].program.params[1][0] == "k" and build_callable(ranked[0].program)[1]([1, 5, 7], 4) == 2
     assert ranked[1:] and all(c.returns.startswith("list[") for c in ranked[1:])  # the kept numbers
+
+
+@pytest.mark.parametrize("intent, out", [
+    ("Normalize a list of class labels to lowercase", {"MAP.upper", "TRANSFORM.upper"}),
+    ("shout the sentence in capital letters", {"MAP.lower", "TRANSFORM.lower"}),
+    ("lower-case the words, then upper-case the first one", set()),  # both named: nothing ruled out
+    ("keep the values lower than 5", set()),  # a comparison, not a case
+    ("sort the scores from high to low", {"SORT.asc"}),
+    ("sort them in increasing order", {"SORT.desc"}),
+    ("pull out every number in a string, decimals included", {"EXTRACT.integers"}),
+    ("pull out the integers and decimals", set()),
+    ("keep the even numbers", set()),  # even/odd is not a pair here: "drop the odd ones" keeps the even
+])
+def test_a_request_rules_out_the_opposite_of_what_it_names(intent, out):
+    from emergence.synthesis.opposites import ruled_out
+
+    assert ruled_out(intent) == out
+
+
+def test_a_candidate_with_an_opposite_is_ranked_after_the_rest(engine):
+    from collections import Counter
+
+    intent = "convert the words to lowercase"
+    votes = Counter({("MAP.upper",): 6, ("MAP.lower",): 2})
+    view = engine._view(engine.encode_request(intent), 1)
+    with torch.no_grad():
+        ranked = engine._rank(intent, 1, votes, [view], True, 10, 8)
+    assert [c.ops for c in ranked] == [["MAP.lower"], ["MAP.upper"]]
+    assert build_callable(ranked[0].program)[1](["Ab", "CD"]) == ["ab", "cd"]

@@ -37,6 +37,7 @@ from .effects import asked_effects, without_unasked
 from .fit import Bundle
 from .given import agrees, answers, asks_count, given_shape
 from .models import MAX_OPS, VOCAB, condition, pad_words, tokens, untokens
+from .opposites import ruled_out
 from .ops import OPS, RETRIEVE, STORE
 from .program import OPS_RESERVED, Program, Step, check
 from .shares import SHARE, asks_share, read_tail, share_form, share_tail, whole_at
@@ -147,7 +148,7 @@ class Engine:
     # as 10-20 do (benchmarks.synthesis reports the sweep), at a third of the cost
     def __init__(self, bundle: Bundle, encoder, steps: int = 3, n_samples: int = 16, guidance: float = 1.0,
                  threshold: float = 0.5, temperature: float = 1.0, rank_weights: dict | None = None,
-                 confidence_model: dict | None = None, clause_samples: float = 0.5, read_given: bool = True):
+                 confidence_model: dict | None = None, clause_samples: float = 0.5, read_cues: bool = True):
         self.bundle, self.encoder = bundle, encoder
         if isinstance(clause_samples, bool) or not isinstance(clause_samples, (int, float)) or clause_samples < 0:
             raise ValueError(f"clause_samples must be a number ≥ 0 (a share of n_samples), got {clause_samples!r}")
@@ -158,8 +159,9 @@ class Engine:
         self.threshold, self.temperature = threshold, temperature
         self.rank_weights = dict(rank_weights or DEFAULT_RANK_WEIGHTS)
         self.confidence_model = confidence_model  # None: the answer's coherence is its confidence
-        # rank candidates whose parameter is not what the request names as its input last (`given.py`)
-        self.read_given = bool(read_given)
+        # rank last the candidates that contradict the request's cues: the input it names, "how
+        # many", an operation's opposite (`given.py`, `opposites.py`)
+        self.read_cues = bool(read_cues)
 
     @classmethod
     def load(cls, path: str, encoder=None, **options) -> "Engine":
@@ -284,12 +286,15 @@ class Engine:
 
     def _rank(self, intent, arity, votes, judged_by, use_scorer, n_candidates, n_draws) -> list[Candidate]:
         cands = self._candidates(intent, arity, votes, judged_by, use_scorer, max(1, n_candidates))
-        shape = given_shape(intent) if self.read_given else None
-        count = asks_count(intent) if self.read_given else False
-        # a candidate whose parameter is not what the request says it is given, or that gives no
-        # count where "how many" was asked, comes after the rest (`given.py`)
+        shape = given_shape(intent) if self.read_cues else None
+        count = asks_count(intent) if self.read_cues else False
+        ruled = ruled_out(intent) if self.read_cues else frozenset()
+        # a candidate whose parameter is not what the request says it is given, that gives no
+        # count where "how many" was asked (`given.py`), or with the opposite of an operation the
+        # request names (`opposites.py`) comes after the rest
         ranked = sorted(cands, key=lambda c: (not agrees(shape, c.program.params[0][1]), not answers(count, c.returns),
-                                              -c.rank_score, -c.votes))[:max(1, n_candidates)]
+                                              bool(ruled.intersection(c.ops)), -c.rank_score,
+                                              -c.votes))[:max(1, n_candidates)]
         if ranked and self.confidence_model is not None and use_scorer:
             ranked[0].confidence = probability(self.confidence_model, features(ranked, n_draws))
         return ranked

@@ -14,19 +14,24 @@ from __future__ import annotations
 
 import re
 
-_DET = r"(?:a|an|the|this|that|some|one|given|input|any|each|my|your)"
+# not "one" ("one string of them" is a result) nor "each" ("capitalize each word" is said of items)
+_DET = r"(?:a|an|the|this|that|some|given|input|my|your)"
 _TEXT = (r"(?:string|sentence|text|phrase|paragraph|document|passage|message|post|tweet|comment|title|"
-         r"html|page|markup|csv|json|url|word|line|name|label|file\s+contents?|body)")
-_COLLECTION = r"(?:list|array|sequence|collection|series|set|tuple|vector)"
+         r"html|page|markup|csv|json|url|word|line|file\s+contents?|body)")
+_COLLECTION = r"(?:list|array|sequence|collection|tuple|vector)"
+# words before a text noun that make it an argument or a result, not the input ("a target string",
+# "the search text", "a given new text", "an empty list")
+_NOT_INPUT = (r"(?!(?:target|replacement|search|pattern|prefix|suffix|old|new|separator|delimiter|empty|result|"
+              r"output|returned)\b)")
 # "a list of ...", "an array of ...", "the numbers in a list", "given numbers", "some integers"
-LIST_GIVEN = re.compile(rf"\b{_DET}\s+(?:\w+\s+)?{_COLLECTION}\b"
-                        rf"|\b(?:given|takes?|some|these|those)\s+(?:\w+\s+)?"
+LIST_GIVEN = re.compile(rf"\b{_DET}\s+{_NOT_INPUT}(?:{_NOT_INPUT}\w+\s+)?{_COLLECTION}\b"
+                        rf"|\b(?:given|some|these|those)\s+(?:\w+\s+)?"
                         rf"(?:numbers|integers|ints|floats|values|scores|strings|words|labels|items|names)\b",
                         re.IGNORECASE)
 # "this sentence", "a comma-separated string of codes", "some CSV text", "an HTML page"; not a
 # list of them ("a list of sentences": LIST_GIVEN) nor "the text's words" said of one item
-TEXT_GIVEN = re.compile(rf"\b{_DET}\s+(?:[\w-]+\s+){{0,2}}?{_TEXT}\b(?!s)(?!\s+(?:column|field|key))",
-                        re.IGNORECASE)
+TEXT_GIVEN = re.compile(rf"\b{_DET}\s+(?:{_NOT_INPUT}[\w-]+\s+){{0,2}}?{_NOT_INPUT}{_TEXT}\b(?![s-])"
+                        rf"(?!\s+(?:column|field|key))", re.IGNORECASE)
 
 
 def given_shape(intent: str) -> str | None:
