@@ -391,3 +391,16 @@ def test_cli_reads_the_program_to_refine_from_text_a_file_or_a_whole_answer(tmp_
     assert _program(json.dumps(prog)) == prog == _program(str(path))
     with pytest.raises(SynthesisInputError, match="--refine"):
         _program("{not json")
+
+
+def test_a_share_part_chains_only_where_its_number_is_taken():
+    # a share gives a number: chained before a filter it does not type (refused, not a crash);
+    # after a part that gives the list it counts, it does
+    from emergence.synthesis.compose import Option, _chain
+    from emergence.synthesis.shares import SHARE
+
+    share = Option(["FILTER.positive", SHARE], [{}, {}], 0.9, "engine")
+    assert _chain([share, Option(["FILTER.even"], [{}], 0.9, "engine")]) is None
+    ops, args, _ = _chain([Option(["MAP.square"], [{}], 0.9, "engine"), share])
+    prog = Engine.typed_program(ops, args, "square them; what fraction are positive?")
+    assert run(prog, [1, -2, 3, 0]) == 0.75

@@ -1378,6 +1378,8 @@ def test_a_share_without_a_filter_or_of_the_wrong_value_is_refused():
     with pytest.raises(TypeCheckError, match="SHARE"):
         check(Program("t", [("numbers", "list[int]")], derived_steps(["MAP.square", SHARE], [{}, {}], ["numbers"])))
     assert Engine.typed_program(["MAP.square", SHARE], [{}, {}], "x") is None
+    # a share chained before another filter (composition tries such chains) is refused, not a crash
+    assert Engine.typed_program(["FILTER.even", SHARE, "FILTER.positive", SHARE], [{}] * 4, "x") is None
     # a share's steps that count the text where the words were kept are not read as a share
     words = Engine.typed_program(["TRANSFORM.word_tokens", "FILTER.longer", SHARE], [{}, {"n": {"const": 3}}, {}], "x")
     assert linear_form(words) is not None

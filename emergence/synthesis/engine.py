@@ -427,7 +427,7 @@ def derived_steps(ops: list[str], args: list[dict], taken: list[str]) -> list[St
             continue
         stored = None
         if i in counted:
-            whole = stored = taken[0] if i == 0 else fresh(OPS[ops[i - 1]].var)
+            whole = stored = taken[0] if i == 0 else fresh(OPS[ops[i - 1]].var if ops[i - 1] in OPS else "values")
             steps += [] if i == 0 else [Step(STORE, name=stored)]
         a = dict(a)
         for arg_name, src in list(a.items()):
