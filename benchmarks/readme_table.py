@@ -186,6 +186,9 @@ def synthesis_table(report: dict) -> str:
                       ("service_no_composition", "the service without composition")):
         if key in f:
             rows.append(f"| {name} | {f[key]['answer_pass']:.3f} | – | {f[key + '_examples']['answer_pass']:.3f} |")
+    if "service_coherence_gate" in f:
+        rows.append(f"| ablation: the service gated by the answer's coherence instead of its fitted confidence | "
+                    f"{f['service_coherence_gate']['answer_pass']:.3f} | – | – |")
     en = f["baseline_enumerative_same_budget"]
     rows.append(f"| baseline: enumerative search, examples only, same time budget | – | – | {en['answer_pass']:.3f} |")
     for enc in ("minilm", "hashing"):
@@ -196,10 +199,13 @@ def synthesis_table(report: dict) -> str:
     rows += ["", f"Unbiased estimator over the raw draws (each rounded to one program): pass@1 "
                  f"{e['pass@1_unbiased']:.3f}, pass@10 {e['pass@10_unbiased']:.3f}. Latency per synthesis, no "
                  f"verification, one thread: p50 {f['latency_ms']['p50']:.1f} ms, p99 {f['latency_ms']['p99']:.1f} ms.", ""]
-    rows += ["| family | tasks | answer passes | top 10 | with two examples |", "|---|---:|---:|---:|---:|"]
+    guided = (g or {}).get("families")
+    rows += ["| family | tasks | answer passes | top 10 | with two examples |"
+             + (" with two examples, then guided search |" if guided else ""),
+             "|---|---:|---:|---:|---:|" + ("---:|" if guided else "")]
     for fam, r in e["families"].items():
         rows.append(f"| {fam} | {r['tasks']} | {r['answer']:.3f} | {r['top10']:.3f} | "
-                    f"{ex['families'][fam]['answer']:.3f} |")
+                    f"{ex['families'][fam]['answer']:.3f} |" + (f" {guided[fam]['answer']:.3f} |" if guided else ""))
     rows += ["", "| target | value | goal | met |", "|---|---:|---|---|"]
     for k, t in report["targets"].items():
         rows.append(f"| {k} | {t['value']:.3g} | {t['goal']} | {'yes' if t['met'] else 'NO'} |")
