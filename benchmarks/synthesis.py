@@ -282,8 +282,10 @@ def main(argv=None) -> dict:
             rows["no_main_clause"].append(engine_task(engine, scorer, task, samples))
             engine.clause_samples = views
             engine.read_cues = False
-            rows["no_request_cues"].append(engine_task(engine, scorer, task, samples))
-            engine.read_cues = True
+            try:
+                rows["no_request_cues"].append(engine_task(engine, scorer, task, samples))
+            finally:
+                engine.read_cues = True
             for name, r in retrievers.items():
                 rows[f"retrieval_{name}"].append(retrieval_task(r, scorer, task))
             print(f"[{i + 1}/{len(tasks)}] {task.id:<28} engine {'pass' if e['answer'] else 'FAIL'} "

@@ -783,11 +783,14 @@ def rich_intent(engine):
 
 
 def _assert_candidates_sound(result: Synthesis, arity: int = 1):
-    from emergence.synthesis.given import agrees, given_shape
+    from emergence.synthesis.given import agrees, answers, asks_count, given_shape
+    from emergence.synthesis.opposites import ruled_out
 
     assert isinstance(result, Synthesis)
-    # by score, after those whose parameter is the input the request names (`given.py`)
-    keys = [(not agrees(given_shape(result.intent), c.program.params[0][1]), -c.rank_score) for c in result.candidates]
+    # by score, after those that contradict the request's cues (`Engine.rank_key`, spelled out)
+    shape, count, ruled = given_shape(result.intent), asks_count(result.intent), ruled_out(result.intent)
+    keys = [(not agrees(shape, c.program.params[0][1]), not answers(count, c.returns), bool(ruled & set(c.ops)),
+             -c.rank_score) for c in result.candidates]
     assert keys == sorted(keys)
     for c in result.candidates:
         assert isinstance(c, Candidate)
@@ -1333,6 +1336,9 @@ def test_a_derived_threshold_is_computed_from_the_value_that_reaches_its_step():
     ("divide each value by the total: each value's share of the total", False),
     ("the fraction of the sum", False),
     ("what percentage of the numbers are even?", False),  # no step scales by 100: not read as a share
+    ("what fraction of a list's values are negative?", True),
+    ("express each value as a proportion of the maximum", False),
+    ("round each number to the nearest fraction of 0.5", False),
     ("keep the positive numbers", False),
 ])
 def test_a_share_is_read_only_where_one_is_asked(intent, asked):
@@ -1351,7 +1357,7 @@ def test_a_share_counts_the_kept_part_over_what_reached_the_first_filter():
     prog = Engine.typed_program(share_form(["FILTER.positive"]), [{}, {}], "what fraction are positive?")
     code, fn = build_callable(prog)
     assert fn([3, -1, 0, 5]) == 0.5 and fn([-2]) == 0.0
-    assert linear_form(prog) == (["FILTER.positive", SHARE], [{}, {}])
+    assert linear_form(prog) == (["FILTER.positive", SHARE], [{}, {"of": {"const": 1}}])  # the whole: 1 step back
     # of the value reaching the first filter (the words, not the text's characters), kept by
     # the name it already has, and with a threshold that is a statistic of those words' lengths
     ops = share_form(["TRANSFORM.word_tokens", "FILTER.longer"])
@@ -1359,12 +1365,19 @@ def test_a_share_counts_the_kept_part_over_what_reached_the_first_filter():
     code, fn = build_callable(prog)
     assert fn("an ox ate the big green apple") == pytest.approx(2 / 7)
     assert "words = words" not in code and "len(words)" in code
-    assert linear_form(prog) == (ops, [{}, {"n": {"const": 3}}, {}])
+    assert linear_form(prog) == (ops, [{}, {"n": {"const": 3}}, {"of": {"const": 1}}])
     (prog,) = Engine.programs(share_form(["MAP.to_number", "FILTER.greater"]),
                               "what share of the values are above their average?", 1)[:1]
     assert build_callable(prog)[1](["1", "2", "3", "10"]) == 0.25  # mean 4, measured on the numbers
     assert linear_form(prog)[0] == ["MAP.to_number", "FILTER.greater", SHARE]
     assert linear_form(prog)[1][1] == {"k": {"derived": "REDUCE.mean"}}
+    # read back, a share says where its whole is, so a step added before it or a filter chained
+    # ahead of it does not change what it counts
+    ops, args = linear_form(prog)
+    again = Engine.typed_program(["FILTER.nonempty"] + ops, [{}] + args, "x")
+    assert build_callable(again)[1](["", "1", "2", "3", "10"]) == 0.25  # of the four numbers, not the five strings
+    plain = Engine.typed_program(["FILTER.even", "FILTER.positive", SHARE], [{}, {}, {"of": {"const": 1}}], "x")
+    assert build_callable(plain)[1]([-2, 1, 2, 4, 5]) == 2 / 3  # positive among the even ones, not among all
     # a share of nothing divides by zero, as a mean of nothing does
     with pytest.raises(ZeroDivisionError):
         build_callable(Engine.typed_program(share_form(["FILTER.even"]), [{}, {}], "fraction even"))[1]([])
@@ -1380,6 +1393,15 @@ def test_a_share_without_a_filter_or_of_the_wrong_value_is_refused():
     assert Engine.typed_program(["MAP.square", SHARE], [{}, {}], "x") is None
     # a share chained before another filter (composition tries such chains) is refused, not a crash
     assert Engine.typed_program(["FILTER.even", SHARE, "FILTER.positive", SHARE], [{}] * 4, "x") is None
+    # a tail that counts another kept value than its whole is not read as a share (it would be
+    # written back counting the whole)
+    ops = ["MAP.abs", "FILTER.positive", "FILTER.greater", SHARE]
+    prog = Engine.typed_program(ops, [{}, {}, {"k": {"derived": "REDUCE.mean"}}, {}], "x")
+    steps = list(prog.steps)
+    whole = next(i for i, s in enumerate(steps) if s.op == "RETRIEVE" and i > 5)
+    other = next(s.name for s in steps if s.op == "STORE" and s.name != steps[whole].name)
+    steps[whole] = Step("RETRIEVE", name=other)
+    assert linear_form(prog) is not None and linear_form(Program("t", prog.params, steps)) is None
     # a share's steps that count the text where the words were kept are not read as a share
     words = Engine.typed_program(["TRANSFORM.word_tokens", "FILTER.longer", SHARE], [{}, {"n": {"const": 3}}, {}], "x")
     assert linear_form(words) is not None
@@ -1404,6 +1426,11 @@ def test_a_share_question_drops_candidates_that_filter_nothing(engine):
     assert len(cands) == 1 and cands[0].ops in (["FILTER.even"], ["FILTER.even", "REDUCE.count"])
     assert build_callable(cands[0].program)[1]([1, 2, 4, 5]) == 0.5
     assert SHARE not in cands[0].code and "ratio" in cands[0].code
+    # a share cue that no draw can answer (nothing filtered) is read as if it were not there
+    sums = Counter({("REDUCE.sum",): 3, ("REDUCE.max",): 1})
+    with torch.no_grad():
+        misread = engine._candidates("the total, as a fraction of the numbers", 1, sums, [view], True, 10)
+    assert sorted(map(tuple, (c.ops for c in misread))) == sorted(sums)
     # the same votes for a request that asks no share: all three, as they are
     assert sorted(map(tuple, (c.ops for c in plain))) == sorted(votes)
 
@@ -1480,6 +1507,9 @@ def test_a_how_many_question_ranks_the_counts_first(engine):
     ("pull out every number in a string, decimals included", {"EXTRACT.integers"}),
     ("pull out the integers and decimals", set()),
     ("keep the even numbers", set()),  # even/odd is not a pair here: "drop the odd ones" keeps the even
+    ("sort them in non-increasing order", set()),  # a negated word names nothing
+    ("sort them, but not in descending order", set()),
+    ("extract the numbers, not floats", set()),
 ])
 def test_a_request_rules_out_the_opposite_of_what_it_names(intent, out):
     from emergence.synthesis.opposites import ruled_out

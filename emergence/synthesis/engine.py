@@ -286,18 +286,21 @@ class Engine:
 
     def _rank(self, intent, arity, votes, judged_by, use_scorer, n_candidates, n_draws) -> list[Candidate]:
         cands = self._candidates(intent, arity, votes, judged_by, use_scorer, max(1, n_candidates))
-        shape = given_shape(intent) if self.read_cues else None
-        count = asks_count(intent) if self.read_cues else False
-        ruled = ruled_out(intent) if self.read_cues else frozenset()
-        # a candidate whose parameter is not what the request says it is given, that gives no
-        # count where "how many" was asked (`given.py`), or with the opposite of an operation the
-        # request names (`opposites.py`) comes after the rest
-        ranked = sorted(cands, key=lambda c: (not agrees(shape, c.program.params[0][1]), not answers(count, c.returns),
-                                              bool(ruled.intersection(c.ops)), -c.rank_score,
-                                              -c.votes))[:max(1, n_candidates)]
+        ranked = sorted(cands, key=self.rank_key(intent))[:max(1, n_candidates)]
         if ranked and self.confidence_model is not None and use_scorer:
             ranked[0].confidence = probability(self.confidence_model, features(ranked, n_draws))
         return ranked
+
+    def rank_key(self, intent: str):
+        """The candidates' sort key: by ranking score, after those that contradict none of the
+        request's cues. A candidate whose parameter is not what the request says it is given, that
+        gives no count where "how many" was asked (`given.py`), or with the opposite of an
+        operation the request names (`opposites.py`) comes after the rest."""
+        shape = given_shape(intent) if self.read_cues else None
+        count = asks_count(intent) if self.read_cues else False
+        ruled = ruled_out(intent) if self.read_cues else frozenset()
+        return lambda c: (not agrees(shape, c.program.params[0][1]), not answers(count, c.returns),
+                          bool(ruled.intersection(c.ops)), -c.rank_score, -c.votes)
 
     @staticmethod
     def _variants(ops: tuple, asked: frozenset) -> list[tuple]:
@@ -334,6 +337,8 @@ class Engine:
         score = (w["scorer"] * logits if use_scorer else 0) + w["align"] * align + w["votes"] * torch.log(counts)
         name = tool_name(intent)
         share, read = asks_share(intent), set()
+        # a request read as asking a share that no draw can answer so is read as it is (the cue misread)
+        share = share and any(share_form(q) is not None for q in seqs)
         out = []
         for i in score.argsort(descending=True).tolist():
             steps = seqs[i]
@@ -418,16 +423,17 @@ def derived_steps(ops: list[str], args: list[dict], taken: list[str]) -> list[St
         names.add(name)
         return name
 
-    counted = {whole_at(ops, i) for i, op in enumerate(ops) if op == SHARE}  # steps whose input a share counts
-    whole = None  # the name the next SHARE counts as its whole
+    shares = {i: whole_at(ops, args, i) for i, op in enumerate(ops) if op == SHARE}
+    counted = set(shares.values()) - {None}  # steps whose input a share counts
+    wholes = {}  # step index -> the name its input is kept under
     for i, (op, a) in enumerate(zip(ops, args)):
         if op == SHARE:
-            steps += share_tail(whole, fresh) if whole else [Step(SHARE)]  # none: the checker refuses it
-            whole = None
+            w = shares[i]
+            steps += share_tail(wholes[w], fresh) if w in wholes else [Step(SHARE)]  # the checker refuses a bare one
             continue
         stored = None
         if i in counted:
-            whole = stored = taken[0] if i == 0 else fresh(OPS[ops[i - 1]].var if ops[i - 1] in OPS else "values")
+            stored = wholes[i] = taken[0] if i == 0 else fresh(OPS[ops[i - 1]].var if ops[i - 1] in OPS else "values")
             steps += [] if i == 0 else [Step(STORE, name=stored)]
         a = dict(a)
         for arg_name, src in list(a.items()):
@@ -444,11 +450,11 @@ def derived_steps(ops: list[str], args: list[dict], taken: list[str]) -> list[St
 
 def linear_form(program: Program) -> tuple[list, list] | None:
     """(ops, args) of a program that is a linear pipeline, its derived thresholds (`derived_steps`)
-    read back as {"derived": op} and its shares as SHARE; None for any other use of
-    STORE/RETRIEVE/RETURN. What composition and refinement splice."""
+    read back as {"derived": op} and its shares as SHARE {"of": steps back to the whole}; None
+    for any other use of STORE/RETRIEVE/RETURN. What composition and refinement splice."""
     steps, first = program.steps, program.params[0][0]
     ops, args, pending, j = [], [], {}, 0
-    wholes = {first}  # names a share's whole may have: the input, or a value kept before a filter
+    kept_at = {first: 0}  # a name a share's whole may have -> the step whose input it is
     while j < len(steps):
         s, rest = steps[j], steps[j + 1:j + 4]
         if j == 0 and s.op in STATISTIC_OPS and len(rest) >= 2 and rest[0].op == STORE and \
@@ -457,12 +463,13 @@ def linear_form(program: Program) -> tuple[list, list] | None:
         elif s.op == STORE and len(rest) == 3 and rest[0].op in STATISTIC_OPS and rest[1].op == STORE and \
                 rest[2].op == RETRIEVE and rest[2].name == s.name:
             pending[rest[1].name], j = rest[0].op, j + 4
-            wholes.add(s.name)
+            kept_at[s.name] = len(ops)
         elif s.op == STORE and j + 1 < len(steps) and steps[j + 1].op in OPS:
-            wholes.add(s.name)  # what a share will count (checked below: a filter must follow)
+            kept_at[s.name] = len(ops)  # what a share will count (checked below)
             j += 1
-        elif s.op == "REDUCE.count" and read_tail(steps[j:j + 7], wholes):
-            ops.append(SHARE), args.append({})
+        elif s.op == "REDUCE.count" and read_tail(steps[j:j + 7], set(kept_at)):
+            args.append({"of": {"const": len(ops) - kept_at[steps[j + 2].name]}})
+            ops.append(SHARE)
             j += 7
         elif s.op in OPS:
             a = {n: {"derived": pending.pop(src["ref"])} if src.get("ref") in pending else dict(src)
@@ -473,14 +480,23 @@ def linear_form(program: Program) -> tuple[list, list] | None:
             return None
     if not ops or pending:
         return None
-    # the steps read back must be the ones these ops are written as (names aside, but a value
-    # taken up again is the input there too, or a kept value there too)
+    # the steps read back must be the ones these ops are written as, up to the names chosen
     again = derived_steps(ops, args, [p for p, _ in program.params])
-    return (ops, args) if _shape(again, first) == _shape(steps, first) else None
+    return (ops, args) if _canonical(again, program.params) == _canonical(steps, program.params) else None
 
 
-def _shape(steps: list, first: str) -> list:
-    return [(s.op, s.op == RETRIEVE and s.name == first) for s in steps]
+def _canonical(steps: list, params: list) -> list:
+    """Steps with every name replaced by the order it was first given in (parameters first), so
+    two programs that differ only in what they call their values compare equal."""
+    names = {p: f"p{i}" for i, (p, _) in enumerate(params)}
+
+    def name(n):
+        return names.setdefault(n, f"v{len(names)}") if n is not None else None
+    out = []
+    for s in steps:
+        a = {k: ({"ref": name(v["ref"])} if "ref" in v else v) for k, v in sorted(s.args.items())}
+        out.append((s.op, name(s.name), repr(a)))
+    return out
 
 
 def op_prior(logp: np.ndarray) -> dict:

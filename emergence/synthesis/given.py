@@ -15,9 +15,12 @@ from __future__ import annotations
 import re
 
 # not "one" ("one string of them" is a result) nor "each" ("capitalize each word" is said of items)
-_DET = r"(?:a|an|the|this|that|some|given|input|my|your)"
-_TEXT = (r"(?:string|sentence|text|phrase|paragraph|document|passage|message|post|tweet|comment|title|"
-         r"html|page|markup|csv|json|url|word|line|file\s+contents?|body)")
+_DET = r"(?:a|an|the|this|some|given|input|my|your)"  # not "that": "lines that contain ..."
+_SOME = r"(?:a|an|this|some|given|input|my|your)"  # not "the": "the word error", "the title" name a part
+# nouns that are the input wherever they are named; and nouns that may be a part of each item (a record's
+# title, "the word error"), the input only when introduced as one ("a word", "this message")
+_TEXT = r"(?:string|sentence|text|phrase|paragraph|document|passage|html|page|markup|csv|json|file\s+contents?)"
+_ITEM_TEXT = r"(?:word|line|title|url|message|post|tweet|comment|body)"
 _COLLECTION = r"(?:list|array|sequence|collection|tuple|vector)"
 # words before a text noun that make it an argument or a result, not the input ("a target string",
 # "the search text", "a given new text", "an empty list")
@@ -31,7 +34,9 @@ LIST_GIVEN = re.compile(rf"\b{_DET}\s+{_NOT_INPUT}(?:{_NOT_INPUT}\w+\s+)?{_COLLE
 # "this sentence", "a comma-separated string of codes", "some CSV text", "an HTML page"; not a
 # list of them ("a list of sentences": LIST_GIVEN) nor "the text's words" said of one item
 TEXT_GIVEN = re.compile(rf"\b{_DET}\s+(?:{_NOT_INPUT}[\w-]+\s+){{0,2}}?{_NOT_INPUT}{_TEXT}\b(?![s-])"
-                        rf"(?!\s+(?:column|field|key))", re.IGNORECASE)
+                        rf"(?!\s+(?:column|field|key))"
+                        rf"|\b{_SOME}\s+(?:{_NOT_INPUT}[\w-]+\s+){{0,2}}?{_NOT_INPUT}{_ITEM_TEXT}\b(?![s-])",
+                        re.IGNORECASE)
 
 
 def given_shape(intent: str) -> str | None:
@@ -50,12 +55,14 @@ def agrees(shape: str | None, param_type: str) -> bool:
     return shape is None or (param_type == "str") == (shape == "str")
 
 
-# "how many ...?" asks for one count, unless it is asked of each item ("how many letters each word has")
-COUNT_ASKED = re.compile(r"\bhow\s+many\b(?![^.?!;]*\b(?:each|every|per)\b)", re.IGNORECASE)
+# "how many ...?" asks for one count, unless its sentence asks it of each item ("how many letters each
+# word has", "for every line, how many commas")
+COUNT_ASKED = re.compile(r"\bhow\s+many\b", re.IGNORECASE)
+_EACH = re.compile(r"\b(?:each|every|per)\b", re.IGNORECASE)
 
 
 def asks_count(intent: str) -> bool:
-    return bool(COUNT_ASKED.search(intent or ""))
+    return any(COUNT_ASKED.search(s) and not _EACH.search(s) for s in re.split(r"[.?!;]\s", intent or ""))
 
 
 def answers(asked_count: bool, returns: str) -> bool:

@@ -4,8 +4,9 @@ Sentence vectors put "lowercase" next to "uppercase" and "ascending" next to "de
 the sampler sometimes draws the opposite of what was asked ("normalize the labels to lowercase"
 -> MAP.upper). When the request names one side of such a pair and never the other, candidates
 with the other side's operation are ranked after the rest (`Engine._rank`), not dropped. Only
-pairs whose words are not turned around by a negation or a filter are here: "drop the odd
-numbers" keeps the even ones, so even/odd is not; a case or a sort order is said as what it is.
+pairs whose words are not turned around by a filter are here: "drop the odd numbers" keeps the
+even ones, so even/odd is not; a case or a sort order is said as what it is. A word under a
+negation ("not in descending order", "non-increasing") names nothing.
 """
 
 from __future__ import annotations
@@ -31,8 +32,16 @@ OPPOSED = {
 _COMPILED = {op: (re.compile(a, re.IGNORECASE), re.compile(f, re.IGNORECASE)) for op, (a, f) in OPPOSED.items()}
 
 
+# a word said under a negation names nothing: "not in descending order", "non-increasing", "numbers, not floats"
+_NEGATED = re.compile(r"(?:\b(?:not|no|never|without|nor)\s+(?:\w+\s+){0,2}|\bnon[\s-]?)$", re.IGNORECASE)
+
+
+def _said(pattern: re.Pattern, text: str) -> bool:
+    return any(not _NEGATED.search(text[:m.start()]) for m in pattern.finditer(text))
+
+
 def ruled_out(intent: str) -> frozenset:
     """The operations whose opposite the request names while never naming them."""
     text = intent or ""
     return frozenset(op for op, (against, named) in _COMPILED.items()
-                     if against.search(text) and not named.search(text))
+                     if _said(against, text) and not _said(named, text))

@@ -189,8 +189,8 @@ def refine(engine: Engine, program, feedback: str, n_readings: int = 4, limit: i
     rewrites = []
     if len(intent) <= MAX_INTENT_CHARS and 1 <= len(prev.params) <= 4:  # what the engine takes as a request
         rewrite = engine.synthesize(intent, len(prev.params), n_candidates=3)
-        rewrites = [Edit(c.program, "rewrite", f"rewritten as {' -> '.join(c.ops)}", c.coherence)
-                    for c in rewrite.candidates]
+        rewrites = [Edit(c.program, "rewrite", f"rewritten as {' -> '.join((linear_form(c.program) or [c.ops])[0])}",
+                         c.coherence) for c in rewrite.candidates]
     for e in rewrites:
         e.program.name = prev.name
     if swap:

@@ -4,7 +4,8 @@ The model predicts the part that is kept (FILTER.positive). The request's cue ("
 "proportion of", "share of") says that the answer is how many are kept over how many there were:
 the count of what comes out of the filters over the count of what reached the first of them.
 `share_form` marks that with the pseudo-step SHARE at the end of the model's operations (SHARE is
-not an operation: the model never predicts it, and it is not in the vocabulary);
+not an operation: the model never predicts it, and it is not in the vocabulary; read back, it
+says how many steps before it the whole is, {"of": {"const": n}});
 `Engine.typed_program` writes it as steps the type checker and the compiler know
 (`share_tail`), and `engine.linear_form` reads those steps back as SHARE, so composition and
 refinement edit such a program like any pipeline.
@@ -24,9 +25,11 @@ from .program import Step
 SHARE = "SHARE"
 COUNT, RATIO = "REDUCE.count", "REDUCE.ratio"
 # "the fraction of the lines that ...", "what proportion of them are ...", not "each value's
-# share of the total" (that divides by a sum) nor "the fraction of it that is ..." of one value
-ASKED = re.compile(r"(?<!'s )\b(?:fraction|proportion|share)\s+of\s+"
-                   r"(?!(?:the\s+|its\s+|their\s+)?(?:total|sum|whole|overall|it)\b)", re.IGNORECASE)
+# share of the total" (that divides by a sum), "a proportion of the maximum", "the nearest
+# fraction of 0.5", nor "a fraction of it"
+ASKED = re.compile(r"(?<!'s )(?<!nearest )\b(?:fraction|proportion|share)\s+of\s+"
+                   r"(?!(?:the\s+|its\s+|their\s+)?(?:total|sum|whole|overall|it|max|maximum|largest|biggest|"
+                   r"highest|smallest|lowest|minimum|min|\d)\b)", re.IGNORECASE)
 
 
 def asks_share(intent: str) -> bool:
@@ -47,10 +50,16 @@ def share_form(ops) -> list | None:
     return ops + [SHARE] if any(is_filter(op) for op in ops) and SHARE not in ops else None
 
 
-def whole_at(ops: list, share_index: int) -> int | None:
-    """The index of the step whose input is the whole a SHARE at `share_index` counts: the first
-    filter after any earlier SHARE; None when there is none."""
+def whole_at(ops: list, args: list, share_index: int) -> int | None:
+    """The index of the step whose input is the whole a SHARE at `share_index` counts: `of`
+    steps before it when its arguments say ({"of": {"const": n}}, as `linear_form` reads a
+    share back, so splicing and editing keep what it counts), else the first filter after any
+    earlier SHARE; None when there is none."""
     start = max((i + 1 for i, op in enumerate(ops[:share_index]) if op == SHARE), default=0)
+    of = (args[share_index] if share_index < len(args) else {}).get("of", {}).get("const")
+    if of is not None:
+        w = share_index - of if isinstance(of, int) and not isinstance(of, bool) else -1
+        return w if start <= w < share_index else None
     return next((i for i in range(start, share_index) if is_filter(ops[i])), None)
 
 
