@@ -194,6 +194,9 @@ def test_refine_edits_a_share(engine):
     e = refine(engine, prev, "above 5 instead")[0]
     assert e.kind == "value" and run(e.program, [1, 4, 6, 10]) == 0.5
     assert [s.op for s in e.program.steps] == [s.op for s in prev.steps]
+    # "just count them instead": the share becomes a count, said in words
+    e = next(e for e in refine(engine, prev, "just count them instead") if e.kind == "replacement")
+    assert e.description == "step 2: the share -> REDUCE.count" and run(e.program, [1, 4, 6, 10]) == 3
 
 
 def test_compose_reuses_a_verified_stored_sub_tool(engine, memory):

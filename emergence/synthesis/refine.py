@@ -35,6 +35,7 @@ from .compiler import compile_program
 from .compose import Option, _assemble, _chain, engine_parts
 from .decode import no_repeats
 from .engine import MAX_INTENT_CHARS, Engine, SynthesisInputError, derived_steps, linear_form
+from .shares import SHARE
 from .models import VOCAB
 from .ops import OPS
 from .program import Program, check
@@ -162,7 +163,7 @@ def _replacement_edits(prev, ops, args, readings, intent) -> list[Edit]:
             prog = _typed(prev, ops[:i] + [new_op] + ops[i + 1:], args[:i] + [new_args] + args[i + 1:], intent)
             if prog is not None:
                 family = op.split(".")[0] == new_op.split(".")[0]
-                out.append((family, Edit(prog, "replacement", f"step {i + 1}: {op} -> {new_op}", r.coherence)))
+                out.append((family, Edit(prog, "replacement", f"step {i + 1}: {'the share' if op == SHARE else op} -> {new_op}", r.coherence)))
     return [e for _, e in sorted(out, key=lambda fe: (not fe[0], -fe[1].confidence))]
 
 
