@@ -8,20 +8,21 @@ candidate tool is executed in the sandbox against the task's tests; nothing here
 - engine: `Engine.synthesize` draws `--samples` latents (DDIM) and ranks candidates. Reported:
   the engine's answer (its top-ranked candidate) passing, top-10 passing, and the unbiased
   pass@1 / pass@10 estimator (HumanEval) over the raw draws, each rounded to one program.
-- with examples: the first two tests are given; 64 draws, up to 32 ranked candidates run on them in
-  the sandbox, and the first that passes both is the answer, scored on all tests (as the service).
+- with examples: the first two tests are given; 256 draws (slots sampled at temperature 1.5, 5
+  readings each), up to 32 ranked candidates run on them in the sandbox, and the first that
+  passes both is the answer, scored on all tests (as the service).
 - baseline "enumerative": breadth-first search over the DSL given only the two examples, with the
   same wall-time budget per task as the engine spent (encode + sample + rank + sandbox checks).
 - baseline "retrieval": the corpus description nearest the intent (same encoder), its program,
   arguments from the intent as for the engine; and the same with the hashing encoder (the
   justification for a pretrained encoder).
-- the engine's candidates with examples, then (if none passes) 1 s of search from the examples:
-  breadth-first, and best-first by the engine's operation prior (`enumerative.guided_programs`,
-  what `SynthesisService` does).
+- the engine's candidates with examples, then (if none passes) the first program one edit from
+  one of the best 8 that passes them (`repair.repairs`, 0.5 s); or 1 s of search from the examples:
+  breadth-first, and best-first by the engine's operation prior (`enumerative.guided_programs`).
 - the service as deployed (`SynthesisService`, no memory), with and without composition: the
   engine's answer when confident, else a confident composition of the intent's clauses, else a
-  refusal (a failure here); with two examples: candidates, then compositions, then 1 s of guided
-  search, each checked on the examples in the sandbox.
+  refusal (a failure here); with two examples: candidates, then compositions, then 0.5 s of
+  one-edit repairs, then 1 s of guided search, each checked on the examples in the sandbox.
 - ablations: the sampler replaced by one direct prediction from the conditioning; ranking without
   the coherence scorer; ranking with the untuned default weights instead of the fitted ones; the
   engine never reading a request's main clause (`views.py`); the engine not ranking last the
@@ -54,9 +55,11 @@ from benchmarks.common import print_targets, target, write_report
 DEV = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "intents_dev.jsonl"
 MODEL = "runs/emergence/model.pt"
 SEARCH_S = 1.0  # SynthesisService.search_s
+REPAIR_S = 0.5  # SynthesisService.repair_s
 EXAMPLE_CANDIDATES = 32  # with examples, this many ranked candidates may be tried (as SynthesisService does)
-EXAMPLE_SAMPLES = 64  # and drawn from this many samples (SynthesisService.example_samples)
-EXAMPLE_KEEP = 3  # readings of each draw, its slots sampled (SynthesisService.example_keep)
+EXAMPLE_SAMPLES = 256  # and drawn from this many samples (SynthesisService.example_samples)
+EXAMPLE_KEEP = 5  # readings of each draw, its slots sampled (SynthesisService.example_keep)
+EXAMPLE_TEMPERATURE = 1.5  # the slots sampled at this temperature (SynthesisService.example_temperature)
 LATENCY_PASSES = 3
 
 
@@ -109,17 +112,32 @@ def engine_task(engine, scorer, task, n_samples, **kw) -> dict:
 
 
 def with_examples(engine, scorer, task) -> dict:
-    """As the service does with examples: EXAMPLE_SAMPLES draws (slots sampled, EXAMPLE_KEEP readings each), up to
-    EXAMPLE_CANDIDATES ranked candidates run on the two examples; the first that passes both,
-    scored on all tests."""
+    """As the service does with examples: EXAMPLE_SAMPLES draws (slots sampled at EXAMPLE_TEMPERATURE,
+    EXAMPLE_KEEP readings each), up to EXAMPLE_CANDIDATES ranked candidates run on the two examples;
+    the first that passes both, scored on all tests."""
     t0 = time.perf_counter()
     syn = engine.synthesize(task.intent, task.arity, n_candidates=EXAMPLE_CANDIDATES, n_samples=EXAMPLE_SAMPLES,
-                            keep=EXAMPLE_KEEP, sample_slots=True)
+                            keep=EXAMPLE_KEEP, sample_slots=True, slot_temperature=EXAMPLE_TEMPERATURE)
     first = next((c for c in syn.candidates if scorer.passes(c.code, c.function_name, task.tests[:2])), None)
     wall = time.perf_counter() - t0
     ok = first is not None and scorer.passes(first.code, first.function_name, task.tests)
-    # one answer: its top 10 is itself; the prior guides the search that may follow
-    return {"answer": ok, "top10": ok, "wall_s": wall, "op_prior": syn.op_prior}
+    # one answer: its top 10 is itself; the prior guides the search that may follow, and the
+    # candidates are what a repair edits
+    return {"answer": ok, "top10": ok, "wall_s": wall, "op_prior": syn.op_prior, "candidates": syn.candidates}
+
+
+def repair_task(scorer, task, engine_ex: dict) -> dict:
+    """When none of the engine's candidates passes the two examples: the first program one edit
+    from one of them (`repair.repairs`, REPAIR_S, as the service) that passes them in the sandbox,
+    scored on all tests."""
+    from emergence.synthesis.compiler import compile_program
+    from emergence.synthesis.repair import repairs
+
+    found = repairs(engine_ex["candidates"], task.tests[:2], task.arity, engine_ex["op_prior"], budget_s=REPAIR_S)
+    tools = [compile_program(p) for p in found]
+    first = next((t for t in tools if scorer.passes(t.code, t.function_name, task.tests[:2])), None)
+    ok = first is not None and scorer.passes(first.code, first.function_name, task.tests)
+    return {"answer": ok, "top10": ok, "repaired": first is not None}
 
 
 def service_task(service, scorer, task, examples: bool) -> dict:
@@ -262,6 +280,8 @@ def main(argv=None) -> dict:
             # the engine's candidates, then search for SEARCH_S: breadth-first, and (the service's
             # path) best-first by the engine's operation prior
             engine_ex = rows["engine_examples"][-1]
+            rows["engine_then_repair"].append(engine_ex if engine_ex["answer"] else
+                                              repair_task(scorer, task, engine_ex))
             rows["engine_then_search"].append(engine_ex if engine_ex["answer"] else
                                               enumerative_task(scorer, task, SEARCH_S))
             rows["engine_then_guided_search"].append(engine_ex if engine_ex["answer"] else
@@ -334,6 +354,10 @@ def main(argv=None) -> dict:
         "engine_with_two_examples": {"answer_pass": rate(rows["engine_examples"], "answer"),
                                      "top10_pass": rate(rows["engine_examples"], "top10"),
                                      "families": by_family(tasks, rows["engine_examples"], ["answer", "top10"])},
+        "engine_then_repair_with_two_examples": {
+            "answer_pass": rate(rows["engine_then_repair"], "answer"), "repair_s": REPAIR_S,
+            "repaired_tasks": sum(r.get("repaired", False) for r in rows["engine_then_repair"]),
+            "families": by_family(tasks, rows["engine_then_repair"], ["answer"])},
         "engine_then_search_with_two_examples": {"answer_pass": rate(rows["engine_then_search"], "answer"),
                                                  "search_s": SEARCH_S, "search": "breadth-first"},
         "engine_then_guided_search_with_two_examples": {

@@ -5,6 +5,7 @@ with the line named."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -51,7 +52,7 @@ def test_benchmark_reports_every_figure(model, tmp_path):
     assert f["tasks"] == 3 and set(f["engine"]["families"]) == {"numbers", "text"}
     for key in ("engine", "engine_with_two_examples", "baseline_enumerative_same_budget", "ablation_direct_decoding",
                 "ablation_no_scorer", "ablation_untuned_weights", "ablation_no_main_clause",
-                "engine_then_search_with_two_examples",
+                "engine_then_repair_with_two_examples", "engine_then_search_with_two_examples",
                 "engine_then_guided_search_with_two_examples",
                 "baseline_retrieval_hashing", "service", "service_no_composition", "service_examples",
                 "service_no_composition_examples", "service_coherence_gate"):
@@ -64,6 +65,9 @@ def test_benchmark_reports_every_figure(model, tmp_path):
     for key in ("service", "service_examples"):  # a refusal is a failure: passes never exceed answers
         assert f[key]["answer_pass"] <= f[key]["answered_share"], key
         assert sum(f[key]["found_by"].values()) == round(3 * f[key]["answered_share"])
+    # a repair is tried only where no candidate passed: it can add passes, never take one away
+    assert f["engine_then_repair_with_two_examples"]["answer_pass"] >= f["engine_with_two_examples"]["answer_pass"]
+    assert 0 <= f["engine_then_repair_with_two_examples"]["repaired_tasks"] <= 3
     assert 0 <= f["engine"]["pass@1_unbiased"] <= f["engine"]["pass@10_unbiased"] <= 1
     assert f["latency_ms"]["p50"] > 0 and f["latency_ms"]["p99"] >= f["latency_ms"]["p50"]
     for name, t in report["targets"].items():
@@ -79,3 +83,30 @@ def test_bad_task_file_names_the_line(tmp_path):
     bad.write_text(json.dumps(TASKS[0]) + "\n" + '{"id": "x", "intent": "y", "arity": 0, "tests": []}\n')
     with pytest.raises(ValueError, match="line 2"):
         bench.main(["--tasks", str(bad), "--model", "unused.pt"])
+
+
+def test_sampling_benchmark_compares_the_service_settings_with_the_previous(model, tmp_path):
+    from benchmarks import synthesis_sampling
+
+    # a copy of the model beside held-out records of its own (the shared one has none)
+    shutil.copy(model, tmp_path / "model.pt")
+    corpus.save(corpus.load(model.parent / "corpus.jsonl")[:40], tmp_path / "calibration.jsonl")
+    out = tmp_path / "sampling.json"
+    res = synthesis_sampling.main(["--model", str(tmp_path / "model.pt"), "--quick", "--records", "6",
+                                   "--json", str(out)])
+    report = json.loads(out.read_text())
+    rows = report["figures"]["settings"]
+    assert set(rows) == {"service", "previous"} and all(r["records"] == 6 for r in rows.values())
+    assert (rows["previous"]["draws"], rows["previous"]["keep"], rows["previous"]["temperature"]) == (64, 3, 1.0)
+    assert all(0.0 <= r["recall"] <= 1.0 and r["seconds_mean"] > 0 for r in rows.values())
+    t = report["targets"]["described program among the first candidates: service settings >= previous settings"]
+    assert t["met"] == (rows["service"]["recall"] >= rows["previous"]["recall"])
+    assert res["figures"]["settings"] == rows
+
+
+def test_sampling_benchmark_needs_a_model_with_its_calibration_records(tmp_path):
+    from benchmarks import synthesis_sampling
+
+    with pytest.raises(SystemExit) as exc:
+        synthesis_sampling.main(["--model", str(tmp_path / "none.pt")])
+    assert exc.value.code == 2

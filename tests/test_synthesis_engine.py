@@ -877,6 +877,21 @@ def test_sampled_slots_are_seeded_by_the_intent_and_stay_well_typed(engine, rich
     assert all(s is None or decode.sequence_type(s) is not None for s in a.samples)
 
 
+def test_a_slot_temperature_flattens_the_sampled_readings(engine, rich_intent):
+    kw = dict(n_candidates=64, n_samples=32, keep=3, sample_slots=True)
+    plain = engine.synthesize(rich_intent, **kw)
+    assert [c.code for c in engine.synthesize(rich_intent, slot_temperature=1.0, **kw).candidates] == \
+        [c.code for c in plain.candidates]  # 1 is plain sampling
+    hot = engine.synthesize(rich_intent, slot_temperature=3.0, **kw)
+    _assert_candidates_sound(hot)
+    assert hot.samples != plain.samples  # the same draws and noise, read from a flatter distribution
+    assert [c.code for c in engine.synthesize(rich_intent, slot_temperature=3.0, **kw).candidates] == \
+        [c.code for c in hot.candidates]  # still seeded by the intent
+    for bad in (0, -1.0, 10.5, True, "hot", float("nan")):
+        with pytest.raises(ValueError, match="slot_temperature"):
+            engine.synthesize(rich_intent, slot_temperature=bad)
+
+
 def test_the_answer_carries_the_fitted_confidence(engine, rich_intent):
     """With a confidence model the answer's probability of being right decides `ok`, not its
     coherence; without one, coherence does (engines trained before the model existed)."""
@@ -1102,13 +1117,15 @@ def test_synthesis_carries_the_op_prior_and_the_service_searches_by_it(engine, m
 
     spy.__wrapped__ = enumerative.guided_programs
     monkeypatch.setattr(enumerative, "guided_programs", spy)
-    service = SynthesisService(engine, verify=in_process_verifier, search_s=30.0, compose=False)
+    # no repairs: one edit of a candidate may fit these examples too, and this test is the search's
+    service = SynthesisService(engine, verify=in_process_verifier, search_s=30.0, compose=False, repair_s=0)
     # examples of a tool that none of the engine's candidates is (the tiny model's proposals vary
     # with its training): the first element, else the last, else the largest minus the smallest
     tries = [([[3, 1, 4, 1, 5]], 3, [[2, 7]], 2, [[9, 1]], 9), ([[3, 1, 4, 1, 5]], 5, [[2, 7]], 7, [[9, 1]], 1),
              ([[3, 1, 4, 1, 5]], 4, [[2, 7]], 5, [[9, 1]], 8)]
     cands = engine.synthesize("upper-case the words", n_candidates=service.max_verified, n_samples=service.example_samples,
-                              keep=service.example_keep, sample_slots=True).candidates
+                              keep=service.example_keep, sample_slots=True,
+                              slot_temperature=service.example_temperature).candidates
     for a1, e1, a2, e2, a3, e3 in tries:
         examples = [{"args": a1, "expected": e1}, {"args": a2, "expected": e2}]
         if not any(in_process_verifier(c.code, c.function_name, examples) == 2 for c in cands):
@@ -1119,6 +1136,32 @@ def test_synthesis_carries_the_op_prior_and_the_service_searches_by_it(engine, m
     assert answer["found_by"] == "search" and answer["verified"] == {"passed": 2, "total": 2}
     assert len(calls) == 1 and set(calls[0]) == set(models.VOCAB[1:])
     assert in_process_verifier(answer["code"], answer["function_name"], [{"args": a3, "expected": e3}]) == 1
+
+
+def test_the_service_repairs_a_candidate_one_step_from_the_examples(engine, monkeypatch):
+    # the engine's only candidate sums every number; the examples sum the positive ones
+    from emergence.synthesis.compiler import compile_program
+
+    cand = Program("sum_numbers", [("numbers", "list[int]")], [Step("REDUCE.sum")], "add the numbers")
+    tool = compile_program(cand)
+    result = Synthesis(intent="add the numbers", samples=[["REDUCE.sum"]], threshold=0.5, latency_s=0.0,
+                       candidates=[Candidate(ops=["REDUCE.sum"], program=cand, code=tool.code,
+                                             function_name=tool.function_name, signature=tool.signature,
+                                             docstring=tool.docstring, coherence=0.9, votes=1)],
+                       op_prior={"FILTER.positive": 0.8, "REDUCE.sum": 0.9})
+    monkeypatch.setattr(engine, "synthesize", lambda *a, **kw: result)
+    intent = "add up the numbers that are above zero"
+    examples = [{"args": [[1, -2, 3]], "expected": 4}, {"args": [[-1, 5, -7, 2]], "expected": 7}]
+    service = SynthesisService(engine, verify=in_process_verifier, search_s=0, compose=False)
+    answer = service.synthesize(intent, examples=examples)
+    assert answer["found_by"] == "repair" and answer["verified"] == {"passed": 2, "total": 2}
+    assert [s["op"] for s in answer["program"]["steps"]] == ["FILTER.positive", "REDUCE.sum"]
+    assert answer["function_name"] == tool_name(intent) and answer["program"]["intent"] == intent
+    assert in_process_verifier(answer["code"], answer["function_name"], [{"args": [[0, 4, -4]], "expected": 4}]) == 1
+    # without repairs (nor composition or search) the same request is refused, not guessed
+    with pytest.raises(CannotSynthesize, match="reproduces the examples"):
+        SynthesisService(engine, verify=in_process_verifier, search_s=0, compose=False,
+                         repair_s=0).synthesize(intent, examples=examples)
 
 
 def test_service_reuses_a_verified_tool(trained, engine, memory, rich_intent):

@@ -70,10 +70,13 @@ def main(argv=None) -> int:
     else:
         verified = answer["verified"]
         print(answer["code"])
-        how = {"composition": " (composed from its clauses)", "memory": " (reused from memory)"}.get(answer["found_by"], "")
+        how = {"composition": " (composed from its clauses)", "memory": " (reused from memory)",
+               "repair": " (one edit from a candidate, found from the examples)",
+               "search": " (found by search from the examples)"}.get(answer["found_by"], "")
         if answer.get("edit"):
             how = f" ({answer['edit']['kind']}: {answer['edit']['description']})"
-        conf = "a value the feedback states" if answer["coherence"] is None else f"coherence {answer['coherence']:.3f}"
+        conf = (f"coherence {answer['coherence']:.3f}" if answer["coherence"] is not None else
+                "a value the feedback states" if answer.get("edit") else "no coherence score")
         print(f"# {conf}{how}" + (f", passed {verified['passed']}/{verified['total']} examples"
                                   if verified else ", not verified (no examples)"))
     return 0

@@ -212,17 +212,22 @@ class Engine:
         return F.log_softmax(logits / self.temperature, dim=-1).numpy()
 
     @torch.no_grad()
-    def synthesize(self, intent: str, arity: int = 1, examples: list | None = None, n_candidates: int = 10,
+    def synthesize(self, intent: str, arity: int = 1, n_candidates: int = 10,
                    n_samples: int | None = None, sampler: str = "ddim", use_scorer: bool = True,
-                   encoding: Encoding | None = None, keep: int = 1, sample_slots: bool = False) -> Synthesis:
+                   encoding: Encoding | None = None, keep: int = 1, sample_slots: bool = False,
+                   slot_temperature: float = 1.0) -> Synthesis:
         """`encoding`: the intent's, when the caller has it already (else it is encoded here).
         `keep`: well-typed programs read from each draw (its best first). `sample_slots`: read
         each draw by sampling every slot's operation from its predicted distribution (Gumbel-max,
-        seeded by the intent), not by taking the most likely one. Both widen the candidates
-        when examples will choose among them."""
+        seeded by the intent), not by taking the most likely one; `slot_temperature` > 1
+        flattens that distribution first. All three widen the candidates when examples will
+        choose among them (`SynthesisService`)."""
         intent, arity = validate_request(intent, arity)
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
             raise ValueError(f"keep must be an integer ≥ 1, got {keep!r}")
+        if isinstance(slot_temperature, bool) or not isinstance(slot_temperature, (int, float)) \
+                or not 0 < slot_temperature <= 10:
+            raise ValueError(f"slot_temperature must be a number in (0, 10], got {slot_temperature!r}")
         t0 = time.perf_counter()
         encoding = encoding if encoding is not None else self.encode_request(intent)
         if self.reads_words and encoding.words is None:
@@ -233,7 +238,8 @@ class Engine:
         votes: Counter = Counter()
         samples: list = []
         reading = dict(votes=votes, samples=samples, variants={}, asked=asked_effects(intent), arity=arity,
-                       sampler=sampler, keep=keep, sample_slots=sample_slots)
+                       sampler=sampler, keep=keep, sample_slots=sample_slots,
+                       slot_temperature=float(slot_temperature))
         view = self._view(encoding, arity)
         logp = self._draws(view[0], encoding.words if self.reads_words else None, n, sampler, seed)
         prior = op_prior(logp)
@@ -264,9 +270,13 @@ class Engine:
         emb = torch.as_tensor(encoding.vector, dtype=torch.float32)[None]
         return condition(emb, torch.tensor([arity])), emb
 
-    def _read(self, logp, seed, votes, samples, variants, asked, arity, sampler, keep, sample_slots) -> None:
+    def _read(self, logp, seed, votes, samples, variants, asked, arity, sampler, keep, sample_slots,
+              slot_temperature) -> None:
         """Round each draw to well-typed programs and count a vote for each of their variants."""
         if sample_slots:  # argmax of log p + Gumbel noise is a sample from p, slot by slot
+            if slot_temperature != 1.0:  # p^(1/T), renormalized: the same as softmax(logits / T)
+                logp = logp / slot_temperature
+                logp = logp - np.logaddexp.reduce(logp, axis=-1, keepdims=True)
             logp = logp + np.random.default_rng(seed).gumbel(size=logp.shape)
         slots = arity - 1  # a parameter beyond the first binds an argument of some step
         for lp in logp:

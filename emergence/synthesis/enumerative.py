@@ -112,10 +112,14 @@ class _State:
 
 
 class _Search:
-    def __init__(self, params, examples, deadline):
+    def __init__(self, params, examples, deadline, more_consts=()):
+        """`more_consts`: constants to offer beside those of the examples (a repair offers its
+        candidates' own arguments, read from the intent)."""
         self.deadline = deadline
         self.expected = [ex["expected"] for ex in examples]
         consts = _constants(examples)
+        have = {(type(c), c) for c in consts}
+        consts += [c for c in more_consts if (type(c), c) not in have]
         # (source, type, value per example): refs to the extra parameters, then constants
         self.pool = [({"ref": n}, parse(t), [ex["args"][i] for ex in examples])
                      for i, (n, t) in enumerate(params) if i > 0]

@@ -83,12 +83,18 @@ class SynthesisService:
     verify: object = None  # verify(code, function_name, tests) -> passed count
     reuse_similarity: float = 0.95
     max_verified: int = 32  # candidates tried against the examples
-    example_samples: int = 64  # draws when examples can check them (more candidates are affordable)
-    # and each draw read by sampling its slots, keeping the best 3 well-typed readings: on held-out
-    # programs in held-out wordings the described program is then among 32 candidates 0.89 of the
-    # time, against 0.825 with the single most likely reading (0.85 with three)
-    example_keep: int = 3
-    search_s: float = 1.0  # with examples, when no candidate passes: guided search this long
+    # with examples, draw wider: 256 draws, each read by sampling its slots at temperature 1.5
+    # and keeping its best 5 well-typed readings. On 300 held-out programs in held-out wordings (the
+    # corpus's calibration split) the described program is then among the first 32 candidates
+    # 0.967 of the time, against 0.937 with 64 draws, 3 readings and no temperature (~0.26 s per
+    # request on 2 cores, ranking included, against ~0.09 s).
+    example_samples: int = 256
+    example_keep: int = 5
+    example_temperature: float = 1.5
+    # with examples, when no candidate or composition passes: programs one edit (a step dropped,
+    # inserted or replaced) from the best candidates, checked on the examples for this long
+    repair_s: float = 0.5
+    search_s: float = 1.0  # then guided search over the whole DSL this long
     compose: bool = True  # when no candidate will do: build the intent's clauses as chained sub-tools
 
     def synthesize(self, intent, arity=1, examples=None, n_candidates: int = 10) -> dict:
@@ -140,7 +146,8 @@ class SynthesisService:
         vec = encoding.vector
         result = self.engine.synthesize(intent, arity, n_candidates=max(n_candidates, self.max_verified),
                                         n_samples=self.example_samples if examples else None, encoding=encoding,
-                                        keep=self.example_keep if examples else 1, sample_slots=bool(examples))
+                                        keep=self.example_keep if examples else 1, sample_slots=bool(examples),
+                                        slot_temperature=self.example_temperature if examples else 1.0)
         if examples:
             cand, verified = self._first_passing(result.candidates, examples)
             if cand is not None:
@@ -148,7 +155,8 @@ class SynthesisService:
             comp, verified = self._first_passing(self._compositions(intent, arity), examples)
             if comp is not None:
                 return self._composed(comp, verified)
-            found = self._search(intent, arity, examples, result.op_prior)
+            found = self._repair(result, intent, arity, examples) or \
+                self._search(intent, arity, examples, result.op_prior)
             if found is not None:
                 return found
             raise CannotSynthesize(f"none of the {min(len(result.candidates), self.max_verified)} best candidates "
@@ -251,21 +259,38 @@ class SynthesisService:
             raise SynthesisInputError("tool_id", f"no stored tool {tool_id} with a program")
         return stored["program"]
 
+    def _repair(self, result, intent, arity, examples) -> dict | None:
+        """A program one edit from one of the engine's best candidates that reproduces the
+        examples (`repair.repairs`, the operations tried in the order of the engine's prior)."""
+        from .repair import repairs
+
+        if self.repair_s <= 0:
+            return None
+        found = repairs(result.candidates, examples, arity, result.op_prior, budget_s=self.repair_s)
+        return self._found(found, intent, examples, "repair")
+
     def _search(self, intent, arity, examples, prior=None) -> dict | None:
         """Search over the DSL for a program that reproduces the examples (the engine's
         candidates all failed them), best-first by the engine's operation prior when there is
         one (`enumerative.guided_programs`); what it finds is still run in the sandbox."""
-        from .compiler import compile_program
-        from .engine import tool_name
         from .enumerative import search_programs
 
         if self.search_s <= 0:
             return None
-        for prog in search_programs(arity, examples, self.search_s, prior, limit=3):
+        return self._found(search_programs(arity, examples, self.search_s, prior, limit=3), intent, examples,
+                           "search")
+
+    def _found(self, programs, intent, examples, found_by: str) -> dict | None:
+        """The first of `programs` (found from the examples in process) that passes them in the
+        sandbox too, named for the intent."""
+        from .compiler import compile_program
+        from .engine import tool_name
+
+        for prog in programs:
             prog.name, prog.intent = tool_name(intent), intent
             tool, verified = self._first_passing([compile_program(prog)], examples)
             if tool is not None:
-                return _tool_answer(tool, prog.to_dict(), None, verified, "search")
+                return _tool_answer(tool, prog.to_dict(), None, verified, found_by)
         return None
 
     @staticmethod
