@@ -23,7 +23,8 @@ candidate tool is executed in the sandbox against the task's tests; nothing here
   engine's answer when confident, else a confident composition of the intent's clauses, else a
   refusal (a failure here); with two examples: candidates, then compositions, then 0.5 s of
   one-edit repairs, then 1 s of guided search, each checked on the examples in the sandbox.
-- ablations: the sampler replaced by one direct prediction from the conditioning; ranking without
+- ablations: with examples, the draws taken as before (64, 3 readings of each, slots at temperature 1);
+  the sampler replaced by one direct prediction from the conditioning; ranking without
   the coherence scorer; ranking with the untuned default weights instead of the fitted ones; the
   engine never reading a request's main clause (`views.py`); the engine not ranking last the
   candidates that contradict the request's cues (the input it names, "how many", an opposite
@@ -61,6 +62,7 @@ EXAMPLE_SAMPLES = 256  # and drawn from this many samples (SynthesisService.exam
 EXAMPLE_KEEP = 5  # readings of each draw, its slots sampled (SynthesisService.example_keep)
 EXAMPLE_TEMPERATURE = 1.5  # the slots sampled at this temperature (SynthesisService.example_temperature)
 LATENCY_PASSES = 3
+PREVIOUS_DRAWS = (64, 3, 1.0)  # with examples, (draws, readings kept, slot temperature) before the wider draws
 
 
 def percentile(xs, q):
@@ -111,13 +113,14 @@ def engine_task(engine, scorer, task, n_samples, **kw) -> dict:
             "candidates": syn.candidates}
 
 
-def with_examples(engine, scorer, task) -> dict:
+def with_examples(engine, scorer, task, draws=EXAMPLE_SAMPLES, keep=EXAMPLE_KEEP,
+                  temperature=EXAMPLE_TEMPERATURE) -> dict:
     """As the service does with examples: EXAMPLE_SAMPLES draws (slots sampled at EXAMPLE_TEMPERATURE,
     EXAMPLE_KEEP readings each), up to EXAMPLE_CANDIDATES ranked candidates run on the two examples;
     the first that passes both, scored on all tests."""
     t0 = time.perf_counter()
-    syn = engine.synthesize(task.intent, task.arity, n_candidates=EXAMPLE_CANDIDATES, n_samples=EXAMPLE_SAMPLES,
-                            keep=EXAMPLE_KEEP, sample_slots=True, slot_temperature=EXAMPLE_TEMPERATURE)
+    syn = engine.synthesize(task.intent, task.arity, n_candidates=EXAMPLE_CANDIDATES, n_samples=draws,
+                            keep=keep, sample_slots=True, slot_temperature=temperature)
     first = next((c for c in syn.candidates if scorer.passes(c.code, c.function_name, task.tests[:2])), None)
     wall = time.perf_counter() - t0
     ok = first is not None and scorer.passes(first.code, first.function_name, task.tests)
@@ -275,6 +278,8 @@ def main(argv=None) -> dict:
             e = engine_task(engine, scorer, task, samples)
             rows["engine"].append(e)
             rows["engine_examples"].append(with_examples(engine, scorer, task))
+            # ablation: with examples, the draws as they were taken before (PREVIOUS_DRAWS)
+            rows["engine_examples_previous_draws"].append(with_examples(engine, scorer, task, *PREVIOUS_DRAWS))
             budget = rows["engine_examples"][-1]["wall_s"]
             rows["enumerative"].append(enumerative_task(scorer, task, budget))
             # the engine's candidates, then search for SEARCH_S: breadth-first, and (the service's
@@ -354,6 +359,10 @@ def main(argv=None) -> dict:
         "engine_with_two_examples": {"answer_pass": rate(rows["engine_examples"], "answer"),
                                      "top10_pass": rate(rows["engine_examples"], "top10"),
                                      "families": by_family(tasks, rows["engine_examples"], ["answer", "top10"])},
+        "ablation_previous_draws_with_two_examples": {
+            "answer_pass": rate(rows["engine_examples_previous_draws"], "answer"),
+            "draws_keep_temperature": list(PREVIOUS_DRAWS),
+            "families": by_family(tasks, rows["engine_examples_previous_draws"], ["answer"])},
         "engine_then_repair_with_two_examples": {
             "answer_pass": rate(rows["engine_then_repair"], "answer"), "repair_s": REPAIR_S,
             "repaired_tasks": sum(r.get("repaired", False) for r in rows["engine_then_repair"]),

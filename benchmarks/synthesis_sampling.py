@@ -25,10 +25,11 @@ import sys
 import time
 
 from benchmarks.common import print_targets, target, write_report
+from benchmarks.synthesis import PREVIOUS_DRAWS
 
 MODEL = "runs/emergence/model.pt"
 FITTED = 800  # the calibration records the ranking (first 400) and confidence (next 400) fits used
-PREVIOUS = (64, 3, 1.0)  # (draws, readings kept per draw, slot temperature) before this benchmark
+PREVIOUS = PREVIOUS_DRAWS  # (draws, readings kept per draw, slot temperature) before this benchmark
 
 
 def recall(engine, records, draws: int, keep: int, temperature: float, k: int) -> dict:

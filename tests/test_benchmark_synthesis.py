@@ -53,6 +53,7 @@ def test_benchmark_reports_every_figure(model, tmp_path):
     for key in ("engine", "engine_with_two_examples", "baseline_enumerative_same_budget", "ablation_direct_decoding",
                 "ablation_no_scorer", "ablation_untuned_weights", "ablation_no_main_clause",
                 "engine_then_repair_with_two_examples", "engine_then_search_with_two_examples",
+                "ablation_previous_draws_with_two_examples",
                 "engine_then_guided_search_with_two_examples",
                 "baseline_retrieval_hashing", "service", "service_no_composition", "service_examples",
                 "service_no_composition_examples", "service_coherence_gate"):

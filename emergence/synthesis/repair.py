@@ -163,6 +163,7 @@ def repairs(candidates, examples: list[dict], arity: int, prior: dict | None = N
             continue
         known.add(key)
         program = _program(c.params, state)
+        program.name, program.intent = "repaired", "One edit from a candidate of the engine, found from examples."
         if _verify(program, examples):
             found.append(program)
             if len(found) >= limit:
