@@ -173,6 +173,15 @@ def synthesis_table(report: dict) -> str:
         if key not in f:
             continue
         rows.append(f"| {name} | {f[key]['answer_pass']:.3f} | {f[key]['top10_pass']:.3f} | – |")
+    pd = f.get("ablation_previous_draws_with_two_examples")
+    if pd:
+        d, k, t = pd["draws_keep_temperature"]
+        rows.append(f"| ablation: with examples, the previous draws ({d}, {k} readings each, slots at temperature "
+                    f"{t:g}) | – | – | {pd['answer_pass']:.3f} |")
+    r = f.get("engine_then_repair_with_two_examples")
+    if r:
+        rows.append(f"| engine, then one-edit repairs of its best candidates for {r['repair_s']:g} s if no candidate "
+                    f"passes | – | – | {r['answer_pass']:.3f} |")
     h = f.get("engine_then_search_with_two_examples")
     if h:
         rows.append(f"| engine, then breadth-first search for {h['search_s']:.0f} s if no candidate passes "
@@ -212,7 +221,17 @@ def synthesis_table(report: dict) -> str:
     return "\n".join(rows)
 
 
-TABLES = {"synthesis": synthesis_table, "nvp": nvp_table, "sandbox": sandbox_table, "energy": energy_table, "memory": memory_table}
+def synthesis_sampling_table(report: dict) -> str:
+    f = report["figures"]
+    rows = [f"| settings | draws | readings kept | slot temperature | described program among the first "
+            f"{f['candidates_tried']} | ms a request |", "|---|---:|---:|---:|---:|---:|"]
+    for name, r in f["settings"].items():
+        rows.append(f"| {name} | {r['draws']} | {r['keep']} | {r['temperature']:g} | {r['recall']:.3f} | "
+                    f"{r['seconds_mean'] * 1000:.0f} |")
+    return "\n".join(rows)
+
+
+TABLES = {"synthesis": synthesis_table, "synthesis_sampling": synthesis_sampling_table, "nvp": nvp_table, "sandbox": sandbox_table, "energy": energy_table, "memory": memory_table}
 
 if __name__ == "__main__":
     path = sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/energy.json"

@@ -75,6 +75,10 @@ def test_benchmark_reports_every_figure(model, tmp_path):
         goal = float(t["goal"].split()[-1])
         op = t["goal"].split()[0]
         assert t["met"] == {">=": t["value"] >= goal, ">": t["value"] > goal, "<": t["value"] < goal}[op], name
+    from benchmarks.readme_table import TABLES
+    table = TABLES["synthesis"](report)
+    assert "one-edit repairs" in table and "the previous draws (64, 3 readings each" in table
+    assert all(k in table for k in report["targets"])
     assert res["figures"]["failures"] == [t["id"] for t, r in zip(TASKS, [None] * 3)
                                           if t["id"] in res["figures"]["failures"]]
 
@@ -103,6 +107,8 @@ def test_sampling_benchmark_compares_the_service_settings_with_the_previous(mode
     t = report["targets"]["described program among the first candidates: service settings >= previous settings"]
     assert t["met"] == (rows["service"]["recall"] >= rows["previous"]["recall"])
     assert res["figures"]["settings"] == rows
+    from benchmarks.readme_table import TABLES
+    assert TABLES["synthesis_sampling"](report).count("\n") == 3  # header, rule, two settings
 
 
 def test_sampling_benchmark_needs_a_model_with_its_calibration_records(tmp_path):
