@@ -164,9 +164,13 @@ class ToolSynthesizer:
             return {"loaded": False, "reason": self.load_error, "model_path": self.model_path}
         from emergence.synthesis.ops import OPS
 
-        eng = self.service.engine
+        svc, eng = self.service, self.service.engine
         return {"loaded": True, "model_path": self.model_path, "sample_steps": eng.steps, "samples": eng.n_samples,
-                "threshold": eng.threshold, "operations": len(OPS)}
+                "threshold": eng.threshold, "operations": len(OPS),
+                # what a request with examples gets: wider draws, candidates checked, then repairs, then search
+                "with_examples": {"samples": svc.example_samples, "readings_per_draw": svc.example_keep,
+                                  "slot_temperature": svc.example_temperature, "candidates_checked": svc.max_verified,
+                                  "repair_s": svc.repair_s, "search_s": svc.search_s}}
 
     async def synthesize(self, body: dict) -> dict:
         """The /synthesize answer; raises ApiError (422 invalid or cannot synthesize, 503 no model)."""
