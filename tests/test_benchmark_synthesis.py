@@ -102,6 +102,7 @@ def test_sampling_benchmark_compares_the_service_settings_with_the_previous(mode
     report = json.loads(out.read_text())
     rows = report["figures"]["settings"]
     assert set(rows) == {"service", "previous"} and all(r["records"] == 6 for r in rows.values())
+    assert report["figures"]["records_never_fitted_on"] is False  # 40 records: fewer than the fits take
     assert (rows["previous"]["draws"], rows["previous"]["keep"], rows["previous"]["temperature"]) == (64, 3, 1.0)
     assert all(0.0 <= r["recall"] <= 1.0 and r["seconds_mean"] > 0 for r in rows.values())
     t = report["targets"]["described program among the first candidates: service settings >= previous settings"]
@@ -117,3 +118,22 @@ def test_sampling_benchmark_needs_a_model_with_its_calibration_records(tmp_path)
     with pytest.raises(SystemExit) as exc:
         synthesis_sampling.main(["--model", str(tmp_path / "none.pt")])
     assert exc.value.code == 2
+
+
+def test_repair_row_scores_the_repaired_program_on_every_test():
+    from emergence.synthesis import Program, Step
+    from emergence.synthesis.evaluation import Task
+    from test_synthesis_engine import in_process_verifier
+
+    class InProcess:  # the benchmark's Scorer, without a sandbox
+        def passes(self, code, fn, tests):
+            return in_process_verifier(code, fn, tests) == len(tests)
+
+    cand = Program("sum_numbers", [("numbers", "list[int]")], [Step("REDUCE.sum")])
+    engine_ex = {"candidates": [cand], "op_prior": {"FILTER.positive": 0.9, "REDUCE.sum": 0.9}}
+    tests = [{"args": [[1, -2, 3]], "expected": 4}, {"args": [[-1, 5, -7, 2]], "expected": 7}]
+    right = Task("sum_positive", "add up the positive numbers", 1, tests + [{"args": [[0, -3]], "expected": 0}])
+    assert bench.repair_task(InProcess(), right, engine_ex) == {"answer": True, "top10": True, "repaired": True}
+    # the repair fits the two examples; a third test it fails makes it a repaired failure
+    wrong = Task("sum_abs", "add up the sizes", 1, tests + [{"args": [[-3]], "expected": 3}])
+    assert bench.repair_task(InProcess(), wrong, engine_ex) == {"answer": False, "top10": False, "repaired": True}

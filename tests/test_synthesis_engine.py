@@ -889,7 +889,9 @@ def test_a_slot_temperature_flattens_the_sampled_readings(engine, rich_intent):
         [c.code for c in hot.candidates]  # still seeded by the intent
     for bad in (0, -1.0, 10.5, True, "hot", float("nan")):
         with pytest.raises(ValueError, match="slot_temperature"):
-            engine.synthesize(rich_intent, slot_temperature=bad)
+            engine.synthesize(rich_intent, slot_temperature=bad, sample_slots=True)
+    with pytest.raises(ValueError, match="sample_slots=True"):  # the most likely reading has no temperature
+        engine.synthesize(rich_intent, slot_temperature=2.0)
 
 
 def test_the_answer_carries_the_fitted_confidence(engine, rich_intent):

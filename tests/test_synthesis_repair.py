@@ -65,15 +65,26 @@ def test_a_replaced_step_may_take_the_candidates_own_constant():
     assert found and [s.to_dict() for s in found[0].steps][0] == {"op": "FILTER.at_least", "args": {"k": {"const": 7}}}
 
 
-def test_candidates_are_edited_in_rank_order_and_the_limit_holds():
+def test_operations_are_tried_likeliest_first_over_the_candidates_in_rank_order():
     sum_even = ex(([1, 2, 3, 4], 6), ([5, 8, 10, 7], 18))
-    cands = [prog("FILTER.odd", "REDUCE.sum"), prog("FILTER.even", "REDUCE.max")]
-    found = repairs(cands, sum_even, 1, {"FILTER.even": 0.5, "REDUCE.sum": 0.5}, limit=1)
-    assert len(found) == 1
-    # drops come first, then the likeliest operations: FILTER.even replaces the first candidate's
-    # filter before REDUCE.sum replaces the second's reduction
-    assert ops_of(found[0]) == ["FILTER.even", "REDUCE.sum"]
-    assert len(repairs(cands, sum_even, 1, {"FILTER.even": 0.5, "REDUCE.sum": 0.5}, limit=3)) <= 3
+    # two candidates, each one replacement from summing the even numbers; their parameter names
+    # tell which one a repair came from
+    cands = [prog("FILTER.odd", "REDUCE.sum"), prog("FILTER.even", "REDUCE.max", params=(("values", "list[int]"),))]
+    for prior, name in (({"FILTER.even": 0.5, "REDUCE.sum": 0.4}, "numbers"),
+                        ({"FILTER.even": 0.4, "REDUCE.sum": 0.5}, "values")):
+        found = repairs(cands, sum_even, 1, prior, limit=1)
+        assert len(found) == 1
+        assert ops_of(found[0]) == ["FILTER.even", "REDUCE.sum"] and found[0].params[0][0] == name, prior
+
+
+def test_the_limit_holds_and_the_candidates_themselves_are_not_returned():
+    sum_even = ex(([1, 2, 3, 4], 6), ([5, 8, 10, 7], 18))
+    cands = [prog("FILTER.even", "REDUCE.sum"), prog("FILTER.odd", "REDUCE.sum")]
+    found = repairs(cands, sum_even, 1, budget_s=5.0, limit=2)
+    assert len(found) == 2 and all(passes_in_process(p, sum_even) for p in found)
+    # the second candidate's obvious repair is the first candidate: already tried, not returned
+    assert all(ops_of(p) != ["FILTER.even", "REDUCE.sum"] for p in found)
+    assert len({repr(p.to_dict()["steps"]) for p in found}) == 2  # no program twice
 
 
 def test_nothing_one_edit_away_gives_an_empty_list():
@@ -101,9 +112,20 @@ def test_candidates_that_are_not_programs_are_read_through_their_program_attribu
     assert found and ops_of(found[0]) == ["FILTER.positive", "REDUCE.sum"]
 
 
+def test_candidates_that_do_not_type_check_are_skipped_not_raised_on():
+    bad_args = prog(Step("FILTER.greater", {"k": "oops"}), "REDUCE.count")
+    no_arg = prog(Step("FILTER.greater"), "REDUCE.count")
+    ill_typed = prog("REDUCE.sum", "REDUCE.sum")
+    found = repairs([bad_args, no_arg, ill_typed, prog("REDUCE.sum")], SUM_POSITIVE, 1, {"FILTER.positive": 0.9},
+                    top=1)
+    assert found and ops_of(found[0]) == ["FILTER.positive", "REDUCE.sum"]  # the skipped ones took no slot
+
+
 @pytest.mark.parametrize("kwargs,match", [
-    ({"budget_s": -1}, "budget_s"), ({"budget_s": True}, "budget_s"), ({"top": 0}, "top"),
-    ({"limit": 1.5}, "limit"), ({"limit": True}, "limit")])
+    ({"budget_s": -1}, "budget_s"), ({"budget_s": True}, "budget_s"), ({"budget_s": float("nan")}, "budget_s"),
+    ({"top": 0}, "top"), ({"limit": 1.5}, "limit"), ({"limit": True}, "limit"),
+    ({"prior": {"REDUCE.sum": "x"}}, r"prior\['REDUCE.sum'\]"), ({"prior": {"REDUCE.summ": 0.5}}, "unknown operation"),
+    ({"prior": [("REDUCE.sum", 1.0)]}, "prior")])
 def test_bad_settings_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         repairs([prog("REDUCE.sum")], SUM_POSITIVE, 1, **kwargs)

@@ -228,6 +228,8 @@ class Engine:
         if isinstance(slot_temperature, bool) or not isinstance(slot_temperature, (int, float)) \
                 or not 0 < slot_temperature <= 10:
             raise ValueError(f"slot_temperature must be a number in (0, 10], got {slot_temperature!r}")
+        if slot_temperature != 1 and not sample_slots:
+            raise ValueError("slot_temperature applies to sampled slots: pass sample_slots=True with it")
         t0 = time.perf_counter()
         encoding = encoding if encoding is not None else self.encode_request(intent)
         if self.reads_words and encoding.words is None:

@@ -171,23 +171,36 @@ class _Search:
         except (RecursionError, TypeError, ValueError, OverflowError):
             return False
 
+    def applicable(self, op, state: _State):
+        """(op's output type on `state`'s value, its compiled one-step tool), or None when op can't take it."""
+        env: dict = {}
+        if not match(op.inp, state.type, env):
+            return None
+        fn = self._tool(op, state.type)
+        return None if fn is None else (substitute(op.out, env), fn)
+
+    def step(self, state: _State, op_name: str, args: dict, arg_values: list, applicable) -> _State | None:
+        """`state` one op longer (`applicable`: what `applicable` gave for op on it), or None if it
+        fails on an example."""
+        out_type, fn = applicable
+        values = self._run(fn, state.values, arg_values)
+        if values is None:
+            return None
+        used = state.used | {s["ref"] for s in args.values() if "ref" in s}
+        return _State(out_type, values, state.steps + ((op_name, args),), used)
+
     def extensions(self, state: _State):
         """States one op longer than `state`."""
         for op in self.ops:
-            env: dict = {}
-            if not match(op.inp, state.type, env):
-                continue
-            out_type = substitute(op.out, env)
-            fn = self._tool(op, state.type)
-            if fn is None:
+            fits = self.applicable(op, state)
+            if fits is None:
                 continue
             for args, arg_values in self.choices[op.name]:
                 if time.monotonic() > self.deadline:
                     return
-                values = self._run(fn, state.values, arg_values)
-                if values is not None:
-                    used = state.used | {s["ref"] for s in args.values() if "ref" in s}
-                    yield _State(out_type, values, state.steps + ((op.name, args),), used)
+                new = self.step(state, op.name, args, arg_values, fits)
+                if new is not None:
+                    yield new
 
 
 def _key(state: _State):
@@ -259,6 +272,17 @@ def enumerate_programs(arity: int, examples: list[dict], budget_s: float, max_st
 PRIOR_FLOOR = 1e-3  # an operation the guide rules out still costs only so much: the search may need it
 
 
+def validate_prior(prior, allow_empty: bool = False) -> None:
+    """{operation name: probability in [0, 1]}, else ValueError naming the entry."""
+    if not isinstance(prior, dict) or not (prior or allow_empty):
+        raise ValueError("prior: need a non-empty {operation name: probability} dict")
+    for op, p in prior.items():
+        if op not in OPS:
+            raise ValueError(f"prior: unknown operation {op!r}")
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise ValueError(f"prior[{op!r}]: need a probability in [0, 1], got {p!r}")
+
+
 def guided_programs(arity: int, examples: list[dict], prior: dict, budget_s: float, max_steps: int = 5,
                     limit: int = 10) -> list[Program]:
     """Programs consistent with every example (at most `limit`, cheapest first), the search
@@ -266,13 +290,7 @@ def guided_programs(arity: int, examples: list[dict], prior: dict, budget_s: flo
     in the program}; operations it leaves out get `PRIOR_FLOOR`), within `budget_s` seconds; []
     when none is found."""
     _validate(arity, examples)
-    if not isinstance(prior, dict) or not prior:
-        raise ValueError("prior: need a non-empty {operation name: probability} dict")
-    for op, p in prior.items():
-        if op not in OPS:
-            raise ValueError(f"prior: unknown operation {op!r}")
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-            raise ValueError(f"prior[{op!r}]: need a probability in [0, 1], got {p!r}")
+    validate_prior(prior)
     cost = {op: -math.log(max(float(prior.get(op, 0.0)), PRIOR_FLOOR)) for op in OPS}
     params = infer_params(arity, examples)
     search = _Search(params, examples, time.monotonic() + budget_s)

@@ -5,10 +5,12 @@
 
 1. A verified tool stored for a near-identical intent (cosine ≥ `reuse_similarity`, same arity,
    and passing the caller's examples if any) is returned as is: `reused: true`.
-2. Otherwise the engine proposes ranked candidates. With examples, candidates run in the
-   sandbox in rank order and the first that passes them all is the answer (if none does, the
-   compositions of the intent's clauses are tried, then a search over the DSL gets `search_s`
-   seconds, best-first by the engine's belief in each operation, `Synthesis.op_prior`); without,
+2. Otherwise the engine proposes ranked candidates. With examples, it draws wider
+   (`example_samples`, `example_keep`, `example_temperature`), candidates run in the sandbox in
+   rank order and the first that passes them all is the answer (if none does, the compositions
+   of the intent's clauses are tried, then programs one edit from the best candidates for
+   `repair_s` seconds (`repair.py`), then a search over the DSL gets `search_s` seconds,
+   best-first by the engine's belief in each operation, `Synthesis.op_prior`); without,
    the best candidate is the answer if the scorer finds it coherent enough, else the best
    composition (`compose.py`: every part confident) -- found_by "composition", with its parts.
 3. The answer goes into declarative and procedural memory; every request, answered or not, is

@@ -18,18 +18,20 @@ reproduce every example:
 - a program found is type-checked and run end to end before it is returned. The caller still
   runs what it takes in the sandbox.
 
-Candidates with effects (HTTP, files) or named values (STORE / RETRIEVE) are not edited: the first
-cannot run here, the second are not one-step pipelines.
+Candidates with effects (HTTP, files) or named values (STORE / RETRIEVE), and any that do not
+type-check, are not edited (nor counted among the `top`): the first cannot run here, the second
+are not linear pipelines.
 """
 
 from __future__ import annotations
 
 import time
 
-from .enumerative import MAX_CONST_LEN, PRIOR_FLOOR, _program, _Search, _State, _validate, _verify, infer_params
+from .enumerative import (MAX_CONST_LEN, MAX_EXAMPLE_CONSTS, PRIOR_FLOOR, _program, _Search, _State, _validate,
+                          _verify, infer_params, validate_prior)
 from .ops import OPS
-from .program import Program
-from .types import match, substitute
+from .program import Program, check
+from .types import TypeCheckError
 
 DEFAULT_TOP = 8  # candidates edited: deeper ones are rarely one edit from the right program
 DEFAULT_LIMIT = 3
@@ -46,30 +48,29 @@ class _Editable:
             last = self.prefix[-1]
             self.prefix.append(None if last is None else self.apply(last, op, args))
 
-    def apply(self, state: _State, op_name: str, args: dict) -> _State | None:
-        op = OPS[op_name]
-        env: dict = {}
-        if not match(op.inp, state.type, env):
-            return None
-        fn = self.search._tool(op, state.type)
-        if fn is None:
-            return None
+    def values_of(self, args: dict, n: int) -> list | None:
+        """Each argument's value on the `n` examples, in the op's order; None for one neither a
+        constant nor a parameter."""
         values = []
-        for a, _ in op.args:
-            src = args.get(a)
-            if src is None:
-                return None
+        for src in args.values():
             if "const" in src:
-                values.append([src["const"]] * len(state.values))
+                values.append([src["const"]] * n)
             elif src.get("ref") in self.arg_values:
                 values.append(self.arg_values[src["ref"]])
             else:
                 return None
-        out = self.search._run(fn, state.values, values)
-        if out is None:
+        return values
+
+    def apply(self, state: _State, op_name: str, args: dict) -> _State | None:
+        """`state` after the candidate's own step (op with `args`)."""
+        fits = self.search.applicable(OPS[op_name], state)
+        if fits is None:
             return None
-        used = state.used | {s["ref"] for s in args.values() if "ref" in s}
-        return _State(substitute(op.out, env), out, state.steps + ((op_name, args),), used)
+        ordered = {a: args[a] for a, _ in OPS[op_name].args if a in args}
+        values = self.values_of(ordered, len(state.values))
+        if values is None or len(ordered) != len(OPS[op_name].args):
+            return None
+        return self.search.step(state, op_name, args, values, fits)
 
     def run(self, state: _State | None, steps) -> _State | None:
         for op, args in steps:
@@ -86,34 +87,49 @@ def _offerable(value) -> bool:
     return isinstance(value, (int, float)) or (isinstance(value, str) and 0 < len(value) <= MAX_CONST_LEN)
 
 
-def _editable_steps(program: Program) -> list | None:
-    """[(op name, args)] when every step is an effect-free operation, else None."""
-    steps = []
-    for s in program.steps:
-        op = OPS.get(s.op)
-        if op is None or op.effects:
-            return None
-        steps.append((s.op, dict(s.args)))
-    return steps
+def _editable_steps(program, arity: int) -> list | None:
+    """[(op name, args)] when the program type-checks with `arity` parameters and every step is an
+    effect-free operation of the DSL, else None."""
+    try:
+        params, steps = list(program.params), list(program.steps)
+        check(Program("candidate", params, steps))
+    except (TypeCheckError, AttributeError, TypeError, ValueError):
+        return None
+    if len(params) != arity or any(OPS.get(s.op) is None or OPS[s.op].effects for s in steps):
+        return None
+    return [(s.op, dict(s.args)) for s in steps]
+
+
+def _constants(editable: list) -> list:
+    """The candidates' own constants (read from the intent), the first few numbers and strings."""
+    consts = [src["const"] for _, steps in editable for _, args in steps for src in args.values()
+              if _offerable(src.get("const"))]
+    consts = list(dict.fromkeys((type(c), c) for c in consts))
+    nums = [c for t, c in consts if t is not str][:MAX_EXAMPLE_CONSTS]
+    return nums + [c for t, c in consts if t is str][:MAX_EXAMPLE_CONSTS]
 
 
 def _edits(cands: list[_Editable], ops_by_prior: list, deadline: float):
     """(candidate, state reached by one edit of it): drops, then insertions and replacements by
     operation (likeliest first), candidates in rank order."""
     for c in cands:
-        for i in range(len(c.steps)):
-            if len(c.steps) > 1:
-                yield c, c.run(c.prefix[i], c.steps[i + 1:])
+        for i in range(len(c.steps) if len(c.steps) > 1 else 0):
+            if time.monotonic() > deadline:
+                return
+            yield c, c.run(c.prefix[i], c.steps[i + 1:])
     for op in ops_by_prior:
         for c in cands:
             for i in range(len(c.steps) + 1):
-                for args, _ in c.search.choices[op.name]:
+                if c.prefix[i] is None:
+                    continue
+                fits = c.search.applicable(op, c.prefix[i])
+                if fits is None:
+                    continue
+                for args, arg_values in c.search.choices[op.name]:
                     if time.monotonic() > deadline:
                         return
                     # insert before step i, and (i < len) replace step i
-                    if c.prefix[i] is None:
-                        continue
-                    edited = c.apply(c.prefix[i], op.name, args)
+                    edited = c.search.step(c.prefix[i], op.name, args, arg_values, fits)
                     yield c, c.run(edited, c.steps[i:])
                     if i < len(c.steps) and (op.name, args) != c.steps[i]:
                         yield c, c.run(edited, c.steps[i + 1:])
@@ -121,27 +137,29 @@ def _edits(cands: list[_Editable], ops_by_prior: list, deadline: float):
 
 def repairs(candidates, examples: list[dict], arity: int, prior: dict | None = None, budget_s: float = 0.5,
             top: int = DEFAULT_TOP, limit: int = DEFAULT_LIMIT) -> list[Program]:
-    """Programs one edit away from one of the best `top` candidates (objects with a `.program`,
-    or Programs) that reproduce every example, in the order found; at most `limit`, within
-    `budget_s` seconds. `prior`: {operation: probability}, the order operations are tried in."""
+    """Programs one edit away from one of the best `top` editable candidates (objects with a
+    `.program`, or Programs, best first) that reproduce every example, in the order found; at most
+    `limit`, searched for `budget_s` seconds (a program found is still verified end to end).
+    `prior`: {operation: probability}, the order operations are tried in."""
     _validate(arity, examples)
-    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or budget_s < 0:
+    validate_prior(prior or {}, allow_empty=True)
+    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not budget_s >= 0:
         raise ValueError(f"budget_s: need a number of seconds ≥ 0, got {budget_s!r}")
     for name, value in (("top", top), ("limit", limit)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: need an integer ≥ 1, got {value!r}")
     deadline = time.monotonic() + budget_s
     types = [t for _, t in infer_params(arity, examples)]
-    editable = []  # (the candidate's parameters, its steps)
-    for cand in candidates[:top]:
+    editable = []  # (the candidate's parameters, its steps), the first `top` that can be edited
+    for cand in candidates:
         program = getattr(cand, "program", cand)
-        steps = _editable_steps(program)
-        if steps is not None and len(program.params) == arity:
+        steps = _editable_steps(program, arity)
+        if steps is not None:
             # the candidate's parameter names (its steps refer to them), the examples' types
             editable.append(([(name, t) for (name, _), t in zip(program.params, types)], steps))
-    # the candidates' own constants (read from the intent) may fill an inserted or replaced step
-    consts = list(dict.fromkeys(src["const"] for _, steps in editable for _, args in steps
-                                for src in args.values() if _offerable(src.get("const"))))
+            if len(editable) >= top:
+                break
+    consts = _constants(editable)  # may fill an inserted or replaced step
     searches: dict = {}  # one search (its argument pool and compiled tools) per parameter naming
     cands: list[_Editable] = []
     for params, steps in editable:
@@ -156,7 +174,8 @@ def repairs(candidates, examples: list[dict], arity: int, prior: dict | None = N
     known = {tuple((op, repr(args)) for op, args in c.steps) for c in cands}
     found: list[Program] = []
     for c, state in _edits(cands, ops_by_prior, deadline):
-        if state is None or not state.steps or state.used != c.search.extra:
+        # a tool uses every parameter it has
+        if state is None or not state.steps or not c.search.extra <= state.used:
             continue
         key = tuple((op, repr(args)) for op, args in state.steps)
         if key in known or not c.search.solves(state.values):
