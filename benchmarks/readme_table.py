@@ -173,23 +173,19 @@ def synthesis_table(report: dict) -> str:
         if key not in f:
             continue
         rows.append(f"| {name} | {f[key]['answer_pass']:.3f} | {f[key]['top10_pass']:.3f} | – |")
-    pd = f.get("ablation_previous_draws_with_two_examples")
-    if pd:
-        d, k, t = pd["draws_keep_temperature"]
-        rows.append(f"| ablation: with examples, the previous draws ({d}, {k} readings each, slots at temperature "
-                    f"{t:g}) | – | – | {pd['answer_pass']:.3f} |")
-    r = f.get("engine_then_repair_with_two_examples")
-    if r:
-        rows.append(f"| engine, then one-edit repairs of its best candidates for {r['repair_s']:g} s if no candidate "
-                    f"passes | – | – | {r['answer_pass']:.3f} |")
-    h = f.get("engine_then_search_with_two_examples")
-    if h:
-        rows.append(f"| engine, then breadth-first search for {h['search_s']:.0f} s if no candidate passes "
-                    f"| – | – | {h['answer_pass']:.3f} |")
+    examples_only = (  # rows with a figure only with examples: (key, its label from its figures)
+        ("ablation_previous_draws_with_two_examples", lambda r: "ablation: with examples, the previous draws ({}, {} "
+         "readings each, slots at temperature {:g})".format(*r["draws_keep_temperature"])),
+        ("engine_then_repair_with_two_examples", lambda r: f"engine, then one-edit repairs of its best candidates "
+         f"for {r['repair_s']:g} s if no candidate passes"),
+        ("engine_then_search_with_two_examples", lambda r: f"engine, then breadth-first search for {r['search_s']:.0f} s "
+         "if no candidate passes"),
+        ("engine_then_guided_search_with_two_examples", lambda r: "engine, then search guided by the engine's operation "
+         f"prior for {r['search_s']:.0f} s"))
+    for key, label in examples_only:
+        if key in f:
+            rows.append(f"| {label(f[key])} | – | – | {f[key]['answer_pass']:.3f} |")
     g = f.get("engine_then_guided_search_with_two_examples")
-    if g:
-        rows.append(f"| engine, then search guided by the engine's operation prior for {g['search_s']:.0f} s "
-                    f"(the service's path) | – | – | {g['answer_pass']:.3f} |")
     for key, name in (("service", "the service as deployed: confident engine answer, else a confident composition "
                                   "of the intent's clauses, else refusal (a failure here)"),
                       ("service_no_composition", "the service without composition")):
