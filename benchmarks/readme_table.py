@@ -204,13 +204,15 @@ def synthesis_table(report: dict) -> str:
     rows += ["", f"Unbiased estimator over the raw draws (each rounded to one program): pass@1 "
                  f"{e['pass@1_unbiased']:.3f}, pass@10 {e['pass@10_unbiased']:.3f}. Latency per synthesis, no "
                  f"verification, one thread: p50 {f['latency_ms']['p50']:.1f} ms, p99 {f['latency_ms']['p99']:.1f} ms.", ""]
-    guided = (g or {}).get("families")
+    then = [(name, fams) for name, fams in (
+        ("then repairs", f.get("engine_then_repair_with_two_examples", {}).get("families")),
+        ("then guided search", (g or {}).get("families"))) if fams]
     rows += ["| family | tasks | answer passes | top 10 | with two examples |"
-             + (" with two examples, then guided search |" if guided else ""),
-             "|---|---:|---:|---:|---:|" + ("---:|" if guided else "")]
+             + "".join(f" with two examples, {name} |" for name, _ in then),
+             "|---|---:|---:|---:|---:|" + "---:|" * len(then)]
     for fam, r in e["families"].items():
         rows.append(f"| {fam} | {r['tasks']} | {r['answer']:.3f} | {r['top10']:.3f} | "
-                    f"{ex['families'][fam]['answer']:.3f} |" + (f" {guided[fam]['answer']:.3f} |" if guided else ""))
+                    f"{ex['families'][fam]['answer']:.3f} |" + "".join(f" {fams[fam]['answer']:.3f} |" for _, fams in then))
     rows += ["", "| target | value | goal | met |", "|---|---:|---|---|"]
     for k, t in report["targets"].items():
         rows.append(f"| {k} | {t['value']:.3g} | {t['goal']} | {'yes' if t['met'] else 'NO'} |")
