@@ -163,7 +163,10 @@ def synthesis_table(report: dict) -> str:
     rows = ["| method | answer passes (pass@1) | any of top 10 passes | with the first two tests as examples |",
             "|---|---:|---:|---:|"]
     e, ex = f["engine"], f["engine_with_two_examples"]
-    rows.append(f"| engine (diffusion, {f['samples_per_synthesis']} draws, ranked) | {e['answer_pass']:.3f} | "
+    wide = ex.get("wide_round")
+    rounds = (f"; with examples {f['ablation_first_round_with_two_examples']['draws_keep_temperature'][0]} draws, "
+              f"then {wide['samples']} more if no candidate passes" if wide else "")
+    rows.append(f"| engine (diffusion, {f['samples_per_synthesis']} draws, ranked{rounds}) | {e['answer_pass']:.3f} | "
                 f"{e['top10_pass']:.3f} | {ex['answer_pass']:.3f} |")
     for key, name in (("ablation_direct_decoding", "ablation: one direct prediction, no diffusion"),
                       ("ablation_no_scorer", "ablation: ranked without the coherence scorer"),
@@ -174,8 +177,10 @@ def synthesis_table(report: dict) -> str:
             continue
         rows.append(f"| {name} | {f[key]['answer_pass']:.3f} | {f[key]['top10_pass']:.3f} | – |")
     examples_only = (  # rows with a figure only with examples: (key, its label from its figures)
-        ("ablation_previous_draws_with_two_examples", lambda r: "ablation: with examples, the previous draws ({}, {} "
-         "readings each, slots at temperature {:g})".format(*r["draws_keep_temperature"])),
+        ("ablation_first_round_with_two_examples", lambda r: "ablation: with examples, the first round of draws alone "
+         "({}, {} readings each, slots at temperature {:g})".format(*r["draws_keep_temperature"])),
+        ("ablation_previous_draws_with_two_examples", lambda r: "ablation: the first round alone, with the previous "
+         "draws ({}, {} readings each, slots at temperature {:g})".format(*r["draws_keep_temperature"])),
         ("engine_then_repair_with_two_examples", lambda r: f"engine, then one-edit repairs of its best candidates "
          f"for {r['repair_s']:g} s if no candidate passes"),
         ("engine_then_search_with_two_examples", lambda r: f"engine, then breadth-first search for {r['search_s']:.0f} s "

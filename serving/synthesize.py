@@ -167,9 +167,12 @@ class ToolSynthesizer:
         svc, eng = self.service, self.service.engine
         return {"loaded": True, "model_path": self.model_path, "sample_steps": eng.steps, "samples": eng.n_samples,
                 "threshold": eng.threshold, "operations": len(OPS),
-                # what a request with examples gets: wider draws, candidates checked, then repairs, then search
+                # what a request with examples gets: wider draws, candidates checked, a second still wider
+                # round if none passes, then repairs, then search
                 "with_examples": {"samples": svc.example_samples, "readings_per_draw": svc.example_keep,
                                   "slot_temperature": svc.example_temperature, "candidates_checked": svc.max_verified,
+                                  "second_round": {"samples": svc.wide_samples, "readings_per_draw": svc.wide_keep,
+                                                   "slot_temperature": svc.wide_temperature},
                                   "repair_s": svc.repair_s, "search_s": svc.search_s}}
 
     async def synthesize(self, body: dict) -> dict:

@@ -145,7 +145,9 @@ def test_cannot_synthesize_names_the_closest_capabilities(serve_session, engine_
         info = requests.get(f"{u}/synthesize/model", timeout=60).json()
         assert info["loaded"] is True and info["threshold"] == 1.01
         assert info["with_examples"] == {"samples": 256, "readings_per_draw": 5, "slot_temperature": 1.5,
-                                         "candidates_checked": 32, "repair_s": 0.5, "search_s": 1.0}
+                                         "candidates_checked": 32, "repair_s": 0.5, "search_s": 1.0,
+                                         "second_round": {"samples": 1024, "readings_per_draw": 8,
+                                                          "slot_temperature": 2.5}}
     finally:
         serve.delete("synth-strict")
 

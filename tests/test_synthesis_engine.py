@@ -616,7 +616,7 @@ def test_fit_returns_a_bundle_and_reports_every_epoch(trained):
     assert not (b.encoder.training or b.denoiser.training or b.scorer.training)
     got = [(p, e) for p, e, _, _ in trained["reports"]]
     assert got == [("contrastive", 0), ("contrastive", 1), ("diffusion", 0), ("diffusion", 1), ("scorer", 0)]
-    assert {p for p, _ in got} == set(PHASES)
+    assert {p for p, _ in got} == set(PHASES) - {"swa"}  # no weight averaging unless asked (epochs_swa)
     assert len(trained["logs"]) == len(got)
     done = {}
     for phase, epoch, metrics, state in trained["reports"]:
@@ -686,6 +686,37 @@ def test_resume_after_a_phase_runs_only_the_rest(trained):
     assert phases[-1][2] == {"contrastive": 2, "diffusion": 1, "scorer": 1}
     # the encoder (frozen after its phase) is the checkpoint's
     assert all(torch.equal(b.encoder.state_dict()[k], v) for k, v in enc_before.items())
+
+
+@pytest.mark.filterwarnings(RESUME_WARNING)
+def test_weight_averaging_ends_with_the_mean_of_its_epochs_and_resumes(trained):
+    # from the finished tiny run: two averaging epochs; the denoiser it returns is the mean of the
+    # weights at the two epochs' ends, and the scorer (its phase done) is untouched
+    final = copy.deepcopy(trained["reports"][-1][3])
+    cfg = FitConfig(**{**CFG, "epochs_swa": 2, "swa_lr": 1e-3})
+    got = []
+    b = fit(trained["data"], cfg, resume=copy.deepcopy(final),
+            report=lambda p, e, m, s: got.append((p, e, m, copy.deepcopy(s))), log=lambda *a: None)
+    assert [(p, e) for p, e, _, _ in got] == [("swa", 0), ("swa", 1)]
+    assert got[-1][3]["done"] == {"contrastive": 2, "diffusion": 2, "swa": 2, "scorer": 1}
+    assert {"loss", "sample_mse", "exact_program"} <= set(got[0][2])
+    avg = got[-1][3]["swa_average"]
+    assert int(avg["n_averaged"]) == 2
+    for k, v in b.denoiser.state_dict().items():  # the average is the denoiser returned and saved
+        assert torch.equal(v, avg[f"module.{k}"]), k
+        assert torch.equal(v, got[-1][3]["bundle"]["denoiser"][k]), k
+    first = got[0][3]["bundle"]["denoiser"]  # after epoch 1: the weights trained, not yet averaged
+    assert any(not torch.equal(first[k], v) for k, v in b.denoiser.state_dict().items())
+    assert all(torch.equal(b.scorer.state_dict()[k], v) for k, v in final["bundle"]["scorer"].items())
+    # stopped after the first averaging epoch: resuming averages one more epoch into the saved average
+    resumed = []
+    fit(trained["data"], cfg, resume=copy.deepcopy(got[0][3]),
+        report=lambda p, e, m, s: resumed.append((p, e, copy.deepcopy(s))), log=lambda *a: None)
+    assert [(p, e) for p, e, _ in resumed] == [("swa", 1)] and int(resumed[0][2]["swa_average"]["n_averaged"]) == 2
+    with pytest.raises(ValueError, match="swa_lr"):
+        FitConfig(**{**CFG, "swa_lr": 0}).check()
+    with pytest.raises(ValueError, match="epochs_swa"):
+        FitConfig(**{**CFG, "epochs_swa": -1}).check()
 
 
 def test_fit_needs_both_splits(trained):
@@ -810,12 +841,14 @@ def test_synthesize_returns_checked_ranked_candidates(engine, rich_intent):
     assert res.best is res.candidates[0] and 1 <= len(res.candidates) <= 10
     assert len(res.samples) == engine.n_samples
     assert all(s is None or decode.sequence_type(s) for s in res.samples)
-    # every candidate is a draw, one of its prefixes, or a draw without one step
+    # every candidate is a draw, one of its prefixes, a draw without one step or with two
+    # neighbouring steps swapped
     came_from = set()
     for s in res.samples:
         if s:
             came_from |= {tuple(s[:k]) for k in range(1, len(s) + 1)}
             came_from |= {tuple(s[:i] + s[i + 1:]) for i in range(len(s))}
+            came_from |= {tuple(s[:i] + [s[i + 1], s[i]] + s[i + 2:]) for i in range(len(s) - 1)}
     assert {tuple(c.ops) for c in res.candidates} <= came_from
     assert {"encode_s", "sample_s", "rank_s"} <= set(res.timings) and res.latency_s >= 0
     assert len(engine.synthesize(rich_intent, n_samples=3).samples) == 3
@@ -838,7 +871,12 @@ def test_variants_are_prefixes_and_one_step_drops(engine):
     got = engine._variants(ops, asked_effects("sum the squares of the even numbers"))
     assert got[0] == ("FILTER.even",) and ops in got
     assert {("FILTER.even", "MAP.square"), ("MAP.square", "REDUCE.sum"), ("FILTER.even", "REDUCE.sum")} <= set(got)
+    # two neighbouring steps swapped only where that still types (a sum is a number: nothing maps it)
+    assert ("FILTER.even", "REDUCE.sum", "MAP.square") not in got
     assert len(got) == len(set(got)) and all(decode.well_formed(list(v)) for v in got)
+    # the steps of the right program in the wrong order: the right order is among them
+    words = ("TRANSFORM.word_tokens", "SORT.unique_sorted", "MAP.lower")
+    assert ("TRANSFORM.word_tokens", "MAP.lower", "SORT.unique_sorted") in engine._variants(words, frozenset())
 
 
 def test_synthesize_is_seeded_by_the_intent(engine, rich_intent):
@@ -1119,8 +1157,10 @@ def test_synthesis_carries_the_op_prior_and_the_service_searches_by_it(engine, m
 
     spy.__wrapped__ = enumerative.guided_programs
     monkeypatch.setattr(enumerative, "guided_programs", spy)
-    # no repairs: one edit of a candidate may fit these examples too, and this test is the search's
-    service = SynthesisService(engine, verify=in_process_verifier, search_s=30.0, compose=False, repair_s=0)
+    # no repairs nor second round: one edit of a candidate, or a wider draw, may fit these examples
+    # too, and this test is the search's
+    service = SynthesisService(engine, verify=in_process_verifier, search_s=30.0, compose=False, repair_s=0,
+                               wide_samples=0)
     # examples of a tool that none of the engine's candidates is (the tiny model's proposals vary
     # with its training): the first element, else the last, else the largest minus the smallest
     tries = [([[3, 1, 4, 1, 5]], 3, [[2, 7]], 2, [[9, 1]], 9), ([[3, 1, 4, 1, 5]], 5, [[2, 7]], 7, [[9, 1]], 1),
@@ -1138,6 +1178,55 @@ def test_synthesis_carries_the_op_prior_and_the_service_searches_by_it(engine, m
     assert answer["found_by"] == "search" and answer["verified"] == {"passed": 2, "total": 2}
     assert len(calls) == 1 and set(calls[0]) == set(models.VOCAB[1:])
     assert in_process_verifier(answer["code"], answer["function_name"], [{"args": a3, "expected": e3}]) == 1
+
+
+def test_with_examples_a_second_wider_round_runs_only_when_the_first_fails(engine, monkeypatch):
+    # the first round's only candidate sums the numbers; the second round's best is that again
+    # (tried already: not run twice), then the sum of the positive ones, which the examples want
+    from emergence.synthesis.compiler import compile_program
+
+    def candidate(steps, intent="add the numbers"):
+        prog = Program("tool", [("numbers", "list[int]")], [Step(s) for s in steps], intent)
+        tool = compile_program(prog)
+        return Candidate(ops=steps, program=prog, code=tool.code, function_name=tool.function_name,
+                         signature=tool.signature, docstring=tool.docstring, coherence=0.9, votes=1)
+
+    first, second = [candidate(["REDUCE.sum"])], [candidate(["REDUCE.sum"]), candidate(["FILTER.positive", "REDUCE.sum"])]
+    calls = []
+
+    def synthesize(intent, arity=1, **kw):
+        calls.append(kw)
+        cands = second if kw["n_samples"] == 1024 else first
+        return Synthesis(intent=intent, samples=[], threshold=0.5, latency_s=0.0, candidates=cands, op_prior={})
+
+    monkeypatch.setattr(engine, "synthesize", synthesize)
+    checked = []
+
+    def verify(code, fn, tests):
+        checked.append(code)
+        return in_process_verifier(code, fn, tests)
+
+    service = SynthesisService(engine, verify=verify, search_s=0, repair_s=0, compose=False)
+    positive = [{"args": [[1, -2, 3]], "expected": 4}, {"args": [[-1, 5]], "expected": 5}]
+    answer = service.synthesize("add up the positive numbers", examples=positive)
+    assert answer["found_by"] == "engine" and answer["round"] == 2 and answer["verified"] == {"passed": 2, "total": 2}
+    assert [s["op"] for s in answer["program"]["steps"]] == ["FILTER.positive", "REDUCE.sum"]
+    assert [(c["n_samples"], c["keep"], c["slot_temperature"]) for c in calls] == [(256, 5, 1.5), (1024, 8, 2.5)]
+    assert checked == [first[0].code, second[1].code]  # the sum once: the second round skips what was tried
+    # examples the first round passes: no second round
+    calls.clear()
+    answer = service.synthesize("add the numbers", examples=[{"args": [[1, -2]], "expected": -1},
+                                                             {"args": [[4]], "expected": 4}])
+    assert answer["round"] == 1 and len(calls) == 1
+    # neither round passes: refused, saying how many candidates were tried
+    with pytest.raises(CannotSynthesize, match="none of the engine's 2 best candidates"):
+        service.synthesize("add the numbers", examples=[{"args": [[1]], "expected": 7}, {"args": [[2]], "expected": 9}])
+    # turned off: one round
+    calls.clear()
+    with pytest.raises(CannotSynthesize, match="none of the engine's 1 best candidates"):
+        SynthesisService(engine, verify=verify, search_s=0, repair_s=0, compose=False,
+                         wide_samples=0).synthesize("add up the positive numbers", examples=positive)
+    assert len(calls) == 1
 
 
 def test_the_service_repairs_a_candidate_one_step_from_the_examples(engine, monkeypatch):

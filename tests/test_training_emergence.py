@@ -30,6 +30,9 @@ def test_parse_args_quick_and_defaults():
     assert job.parse_args(["--no-words"]).words is False and job.parse_args(["--quick", "--words"]).words is True
     assert full.word_drop == job.DEFAULTS["word_drop"] and job.parse_args(["--word-drop", "0.2"]).word_drop == 0.2
     assert full.dropout == job.DEFAULTS["dropout"] and job.parse_args(["--dropout", "0.25"]).dropout == 0.25
+    assert full.epochs_swa == job.DEFAULTS["epochs_swa"] and quick.epochs_swa == job.QUICK["epochs_swa"]
+    swa = job.parse_args(["--epochs-swa", "3", "--swa-lr", "1e-4"])
+    assert (swa.epochs_swa, swa.swa_lr) == (3, 1e-4)
 
 
 def test_encode_cached_encodes_only_new_texts(tmp_path, monkeypatch):

@@ -316,9 +316,11 @@ class Engine:
 
     @staticmethod
     def _variants(ops: tuple, asked: frozenset) -> list[tuple]:
-        """The programs a draw supports: itself, its well-typed prefixes and itself less any one
+        """The programs a draw supports: itself, its well-typed prefixes, itself less any one
         step (a surplus step is the sampler's commonest slip on unfamiliar wording, and a step
-        whose argument the intent never gives can't be filled). A network or file step not in
+        whose argument the intent never gives can't be filled) and itself with two neighbouring
+        steps swapped (the right steps in the wrong order: "lowercase, then unique" drawn as
+        "unique, then lowercase"). A network or file step not in
         `asked` (the intent's `effects.asked_effects`) is taken out first."""
         bare = without_unasked(ops, asked)
         if bare != ops:
@@ -330,6 +332,10 @@ class Engine:
             shorter = ops[:i] + ops[i + 1:]
             if shorter and shorter not in out and well_formed(list(shorter)):
                 out.append(shorter)
+        for i in range(len(ops) - 1):  # the denoiser's slots also come out of order: two neighbours swapped
+            swapped = ops[:i] + (ops[i + 1], ops[i]) + ops[i + 2:]
+            if swapped not in out and well_formed(list(swapped)):
+                out.append(swapped)
         return out
 
     def _candidates(self, intent, arity, votes, judged_by, use_scorer, n_candidates) -> list[Candidate]:

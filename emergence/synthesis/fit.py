@@ -24,7 +24,7 @@ from .models import (MAX_OPS, VOCAB, ActionEncoder, CoherenceScorer, Denoiser, c
 
 TEXT_DIM = 384  # the intent encoders' vector size
 
-PHASES = ("contrastive", "diffusion", "scorer")
+PHASES = ("contrastive", "diffusion", "swa", "scorer")
 
 
 @dataclass
@@ -38,6 +38,10 @@ class FitConfig:
     epochs_contrastive: int = 8
     epochs_diffusion: int = 40
     epochs_scorer: int = 6
+    # stochastic weight averaging of the denoiser (Izmailov et al., 2018): after its cosine schedule,
+    # this many more epochs at the constant rate `swa_lr`, the weights averaged over their ends
+    epochs_swa: int = 0
+    swa_lr: float = 2e-4
     cond_drop: float = 0.1  # classifier-free guidance: train unconditionally this often
     mse_weight: float = 1.0  # MSE of the predicted x0 next to the slots' cross-entropy
     sample_steps: int = 10
@@ -50,15 +54,16 @@ class FitConfig:
         for name in ("d", "width", "layers", "T", "batch", "sample_steps"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-        for name in ("epochs_contrastive", "epochs_diffusion", "epochs_scorer"):
+        for name in ("epochs_contrastive", "epochs_diffusion", "epochs_swa", "epochs_scorer"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
         if self.sample_steps > self.T:
             raise ValueError(f"sample_steps ({self.sample_steps}) must be ≤ T ({self.T}), the training schedule's steps")
         if self.width % 4:
             raise ValueError(f"width must be a multiple of 4 (the denoiser's attention heads), got {self.width}")
-        if not 0 < self.lr < 1:
-            raise ValueError(f"lr must be in (0, 1), got {self.lr}")
+        for name in ("lr", "swa_lr"):
+            if not 0 < getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
         for name in ("cond_drop", "word_drop", "dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
@@ -346,11 +351,11 @@ def fit(data: TrainData, cfg: FitConfig, *, rank: int = 0, world: int = 1, wrap=
         train, val = dataclasses.replace(train, words=None), dataclasses.replace(val, words=None)
     rng = np.random.default_rng(cfg.seed + 1000 * sum(done.values()))
 
-    def after(phase, epoch, metrics, opt, sched=None):
+    def after(phase, epoch, metrics, opt, sched=None, **extra):
         done[phase] = epoch + 1
         if report:  # copies: the caller may keep the state while training goes on
             state = {"bundle": bundle.state(), "done": dict(done), "phase": phase, "optimizer": opt.state_dict(),
-                     "scheduler": sched.state_dict() if sched else None}
+                     "scheduler": sched.state_dict() if sched else None, **extra}
             report(phase, epoch, metrics, copy.deepcopy(state))
 
     def restore(phase, opt, sched=None):
@@ -385,7 +390,8 @@ def fit(data: TrainData, cfg: FitConfig, *, rank: int = 0, world: int = 1, wrap=
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs_diffusion * steps_per_epoch))
     restore("diffusion", opt, sched)
     core = bundle.denoiser
-    for epoch in range(done.get("diffusion", 0), cfg.epochs_diffusion):
+
+    def diffusion_epoch(opt, sched=None) -> float:
         den.train()
         losses = []
         for idx in _batches(len(train), cfg.batch, rng, rank, world):
@@ -406,13 +412,36 @@ def fit(data: TrainData, cfg: FitConfig, *, rank: int = 0, world: int = 1, wrap=
                 cfg.mse_weight * F.mse_loss(core.x0_from_logits(logits), x0)
             opt.zero_grad(), loss.backward()
             torch.nn.utils.clip_grad_norm_(den.parameters(), 1.0)
-            opt.step(), sched.step()
+            opt.step()
+            if sched is not None:
+                sched.step()
             losses.append(loss.item())
-        m = {"loss": float(np.mean(losses))}
+        return float(np.mean(losses))
+
+    for epoch in range(done.get("diffusion", 0), cfg.epochs_diffusion):
+        m = {"loss": diffusion_epoch(opt, sched)}
         if (epoch + 1) % 5 == 0 or epoch + 1 == cfg.epochs_diffusion:
             m.update(denoising_figures(core, table, val, cfg.sample_steps, limit=1000, device=device))
         log(f"diffusion {epoch + 1}/{cfg.epochs_diffusion}: {m}")
         after("diffusion", epoch, m, opt, sched)
+
+    # 2b. weight averaging: the denoiser trained on at a constant rate, its weights averaged after
+    # every epoch; at the end the average is the denoiser. The average travels in the checkpoint.
+    if done.get("swa", 0) < cfg.epochs_swa:
+        opt = torch.optim.AdamW(den.parameters(), lr=cfg.swa_lr)
+        restore("swa", opt)
+        averaged = torch.optim.swa_utils.AveragedModel(core)
+        if resume and resume.get("swa_average"):
+            averaged.load_state_dict(resume["swa_average"])
+        for epoch in range(done.get("swa", 0), cfg.epochs_swa):
+            loss = diffusion_epoch(opt)
+            averaged.update_parameters(core)
+            if epoch + 1 == cfg.epochs_swa:
+                core.load_state_dict(averaged.module.state_dict())
+            m = {"loss": loss, **denoising_figures(averaged.module, table, val, cfg.sample_steps, limit=1000,
+                                                   device=device)}
+            log(f"swa {epoch + 1}/{cfg.epochs_swa}: {m}")
+            after("swa", epoch, m, opt, swa_average=averaged.state_dict())
 
     # 3. coherence scorer: true pairs against near misses, edits, other programs, ill-typed ones
     sc = wrap(bundle.scorer.train())

@@ -7,7 +7,8 @@
    and passing the caller's examples if any) is returned as is: `reused: true`.
 2. Otherwise the engine proposes ranked candidates. With examples, it draws wider
    (`example_samples`, `example_keep`, `example_temperature`), candidates run in the sandbox in
-   rank order and the first that passes them all is the answer (if none does, the compositions
+   rank order and the first that passes them all is the answer (if none does, a second, much
+   wider round of draws is tried the same way (`wide_samples`, ...), then the compositions
    of the intent's clauses are tried, then programs one edit from the best candidates for
    `repair_s` seconds (`repair.py`), then a search over the DSL gets `search_s` seconds,
    best-first by the engine's belief in each operation, `Synthesis.op_prior`); without,
@@ -93,6 +94,13 @@ class SynthesisService:
     example_samples: int = 256
     example_keep: int = 5
     example_temperature: float = 1.5
+    # with examples, when none of those candidates passes: one more round of draws, much wider
+    # (1024 draws, slots at temperature 2.5, 8 readings each), and its best untried candidates
+    # run on the examples. About 2 s of the engine's time, spent only where the first round
+    # failed; `wide_samples = 0` turns it off.
+    wide_samples: int = 1024
+    wide_keep: int = 8
+    wide_temperature: float = 2.5
     # with examples, when no candidate or composition passes: programs one edit (a step dropped,
     # inserted or replaced) from the best candidates, checked on the examples for this long
     repair_s: float = 0.5
@@ -152,8 +160,14 @@ class SynthesisService:
                                         slot_temperature=self.example_temperature if examples else 1.0)
         if examples:
             cand, verified = self._first_passing(result.candidates, examples)
+            tried, round_ = {c.code for c in result.candidates[:self.max_verified]}, 1
+            if cand is None:
+                wide = self.wide_candidates(intent, arity, encoding, tried)
+                cand, verified = self._first_passing(wide, examples)
+                tried.update(c.code for c in wide)
+                round_ = 2
             if cand is not None:
-                return self._answer(cand, verified)
+                return self._answer(cand, verified, round=round_)
             comp, verified = self._first_passing(self._compositions(intent, arity), examples)
             if comp is not None:
                 return self._composed(comp, verified)
@@ -161,7 +175,7 @@ class SynthesisService:
                 self._search(intent, arity, examples, result.op_prior)
             if found is not None:
                 return found
-            raise CannotSynthesize(f"none of the {min(len(result.candidates), self.max_verified)} best candidates "
+            raise CannotSynthesize(f"none of the engine's {len(tried)} best candidates "
                                    "reproduces the examples", {"closest_capabilities": capabilities(self.engine, vec),
                                                                "best_coherence": result.best and result.best.coherence,
                                                                "best_confidence": result.confidence})
@@ -178,6 +192,17 @@ class SynthesisService:
                                {"closest_capabilities": capabilities(self.engine, vec),
                                 "best_coherence": result.best.coherence, "best_confidence": result.confidence,
                                 "threshold": result.threshold})
+
+    def wide_candidates(self, intent, arity, encoding, tried: set) -> list:
+        """The engine's second round with examples: up to `max_verified` of its candidates from
+        `wide_samples` draws (`wide_keep` readings each, slots sampled at `wide_temperature`)
+        whose code is not in `tried` (the first round's, already run on the examples)."""
+        if self.wide_samples <= 0:
+            return []
+        result = self.engine.synthesize(intent, arity, n_candidates=len(tried) + self.max_verified,
+                                        n_samples=self.wide_samples, encoding=encoding, keep=self.wide_keep,
+                                        sample_slots=True, slot_temperature=self.wide_temperature)
+        return [c for c in result.candidates if c.code not in tried][:self.max_verified]
 
     def _compositions(self, intent, arity) -> list:
         if not self.compose:
@@ -296,9 +321,10 @@ class SynthesisService:
         return None
 
     @staticmethod
-    def _answer(cand, verified) -> dict:
+    def _answer(cand, verified, **extra) -> dict:
+        """An engine candidate's answer; with examples, `round`: the round of draws it came from."""
         return _tool_answer(cand, cand.program.to_dict(), cand.stated_confidence, verified, "engine",
-                            coherence=cand.coherence)
+                            coherence=cand.coherence, **extra)
 
     def _episode(self, vec, intent, tool_id, outcome, t0) -> None:
         if self.memory is not None:
