@@ -182,9 +182,9 @@ def synthesis_table(report: dict) -> str:
         ("ablation_previous_draws_with_two_examples", lambda r: "ablation: the first round alone, with the previous "
          "draws ({}, {} readings each, slots at temperature {:g})".format(*r["draws_keep_temperature"])),
         ("engine_then_repair_with_two_examples", lambda r: f"engine, then one-edit repairs of its best candidates "
-         f"for {r['repair_s']:g} s if no candidate passes"),
+         f"for {r['repair_s']:g} s if no candidate of its two rounds passes"),
         ("engine_then_search_with_two_examples", lambda r: f"engine, then breadth-first search for {r['search_s']:.0f} s "
-         "if no candidate passes"),
+         "if no candidate of its two rounds passes"),
         ("engine_then_guided_search_with_two_examples", lambda r: "engine, then search guided by the engine's operation "
          f"prior for {r['search_s']:.0f} s"))
     for key, label in examples_only:
