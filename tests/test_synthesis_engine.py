@@ -404,6 +404,60 @@ def test_beam_decode_returns_well_typed_programs_best_first():
             assert score == pytest.approx(want)
 
 
+def _beam_decode_by_the_rule(logp, vocab, beam=8, keep=4, min_slots=0):
+    """The beam as its rule says, token by token in each slot's order (`decode.beam_decode`
+    masks the tokens that can't extend a state first, for speed): the oracle it must equal."""
+    states = [(0.0, (), None, None, False)]
+    order = np.argsort(-logp, axis=1)
+    for i in range(logp.shape[0]):
+        nxt = {}
+        for score, ops, flow, ptype, ended in states:
+            if ended:
+                cand = (score + logp[i, 0], ops, flow, ptype, True)
+                if (ops, ptype) not in nxt or nxt[(ops, ptype)][0] < cand[0]:
+                    nxt[(ops, ptype)] = cand
+                continue
+            tried = 0
+            for v in order[i]:
+                if tried >= beam:
+                    break
+                s = score + logp[i, v]
+                if v == 0:
+                    cands = [(s, ops, flow, ptype, True)] if ops and decode.parameter_slots(ops) >= min_slots else []
+                elif not ops:
+                    cands = [(s, (vocab[v],), out, pt, False) for pt, t in decode._PARSED.items()
+                             if (out := decode.step_type(t, vocab[v])) is not None]
+                elif vocab[v] == ops[-1]:
+                    cands = []
+                else:
+                    out = decode.step_type(flow, vocab[v])
+                    cands = [] if out is None else [(s, ops + (vocab[v],), out, ptype, False)]
+                tried += bool(cands)
+                for cand in cands:
+                    if (cand[1], cand[3]) not in nxt or nxt[(cand[1], cand[3])][0] < cand[0]:
+                        nxt[(cand[1], cand[3])] = cand
+        states = sorted(nxt.values(), key=lambda c: -c[0])[:beam]
+    best = {}
+    for score, ops, _, ptype, _ in states:
+        if ops and decode.parameter_slots(ops) >= min_slots and (ops not in best or best[ops][1] < score):
+            best[ops] = (list(ops), float(score), ptype)
+    return sorted(best.values(), key=lambda c: -c[1])[:keep]
+
+
+def test_beam_decode_is_exactly_the_beam_rule():
+    # float32 log-probabilities as the sampler gives them, flat to peaked, with Gumbel noise (sampled
+    # slots) and without; every beam width, reading count and parameter-slot demand: same programs,
+    # same scores to the bit, same order
+    rng = np.random.default_rng(7)
+    for _ in range(400):
+        raw = rng.normal(size=(models.MAX_OPS, len(VOCAB))) * rng.uniform(0.1, 6)
+        logp = (raw - np.log(np.exp(raw).sum(1, keepdims=True))).astype(np.float32)
+        if rng.random() < 0.5:
+            logp = logp + rng.gumbel(size=logp.shape).astype(np.float32)
+        kw = dict(beam=int(rng.integers(1, 10)), keep=int(rng.integers(1, 9)), min_slots=int(rng.integers(0, 3)))
+        assert decode.beam_decode(logp, VOCAB, **kw) == _beam_decode_by_the_rule(logp, VOCAB, **kw), kw
+
+
 def test_beam_decode_repairs_an_ill_typed_argmax():
     # per slot: upper-case a text, then sum (ill-typed: a sum of a string); the runner-ups,
     # split into words and count them, type

@@ -68,11 +68,26 @@ def parameter_slots(ops) -> int:
     return sum(_bindable(op) for op in ops)
 
 
+@lru_cache(maxsize=None)
+def _typed_after(vocab: tuple, flow) -> np.ndarray:
+    """Which of `vocab` type after `flow` (`flow` None: as a program's first operation, from some
+    parameter type); index 0, the end token, is never in it."""
+    ok = np.zeros(len(vocab), dtype=bool)
+    for v, op in enumerate(vocab[1:], start=1):
+        if flow is None:
+            ok[v] = any(step_type(t, op) is not None for t in _PARSED.values())
+        else:
+            ok[v] = step_type(flow, op) is not None
+    return ok
+
+
 def beam_decode(logp: np.ndarray, vocab: list[str], beam: int = 8, keep: int = 4, min_slots: int = 0) -> list[tuple]:
     """logp (L, V) per-slot log-probabilities (token 0 = <end>) -> up to `keep` programs
     [(ops, score, param type)], best first; every one types and has at least `min_slots`
     parameter slots (a tool of arity a: a - 1), else none is returned."""
     L, V = logp.shape
+    vocab_key = tuple(vocab)
+    index = {op: i for i, op in enumerate(vocab)}
     # state: (score, ops, flow type, param type, ended)
     states = [(0.0, (), None, None, False)]
     order = np.argsort(-logp, axis=1)
@@ -85,23 +100,22 @@ def beam_decode(logp: np.ndarray, vocab: list[str], beam: int = 8, keep: int = 4
                 if key not in nxt or nxt[key][0] < cand[0]:
                     nxt[key] = cand
                 continue
-            tried = 0
-            for v in order[i]:
-                if tried >= beam:
-                    break
+            # the `beam` likeliest tokens that extend this state (in the slot's order): ending needs a
+            # program with the slots its parameters bind to; an operation must type after the flow and
+            # never repeat the one before it. Masked in one go: most operations don't type here.
+            ok = _typed_after(vocab_key, flow if ops else None).copy()
+            if ops:
+                ok[index[ops[-1]]] = False
+                ok[0] = parameter_slots(ops) >= min_slots
+            for v in order[i][ok[order[i]]][:beam].tolist():
                 s = score + logp[i, v]
-                if v == 0:  # ending needs a program, with the slots its parameters bind to
-                    cands = [(s, ops, flow, ptype, True)] if ops and parameter_slots(ops) >= min_slots else []
+                if v == 0:
+                    cands = [(s, ops, flow, ptype, True)]
                 elif not ops:  # the first operation fixes what the parameter may be
                     cands = [(s, (vocab[v],), out, pt, False) for pt, t in _PARSED.items()
                              if (out := step_type(t, vocab[v])) is not None]
-                elif vocab[v] == ops[-1]:  # an operation twice in a row is never a tool
-                    cands = []
                 else:
-                    out = step_type(flow, vocab[v])
-                    cands = [] if out is None else [(s, ops + (vocab[v],), out, ptype, False)]
-                if cands:
-                    tried += 1
+                    cands = [(s, ops + (vocab[v],), step_type(flow, vocab[v]), ptype, False)]
                 for cand in cands:
                     key = (cand[1], cand[3])
                     if key not in nxt or nxt[key][0] < cand[0]:
