@@ -88,16 +88,16 @@ class SynthesisService:
     max_verified: int = 32  # candidates tried against the examples
     # with examples, draw wider: 256 draws, each read by sampling its slots at temperature 1.5
     # and keeping its best 5 well-typed readings. On held-out programs in held-out wordings the
-    # described program is then among the first 32 candidates a little more often (0.940 against
-    # 0.930 with 64 draws, 3 readings, temperature 1, for the default model), at about 3x the
-    # engine's time (0.64 s against 0.21 s here): `python -m benchmarks.synthesis_sampling`.
+    # described program is then among the first 32 candidates a little more often (0.960 against
+    # 0.950 with 64 draws, 3 readings, temperature 1, for the default model), at about 3x the
+    # engine's time (0.47 s against 0.15 s here): `python -m benchmarks.synthesis_sampling`.
     example_samples: int = 256
     example_keep: int = 5
     example_temperature: float = 1.5
     # with examples, when none of those candidates passes: one more round of draws, much wider
     # (1024 draws, slots at temperature 2.5, 8 readings each), and its best untried candidates
-    # run on the examples. About 2 s of the engine's time, spent only where the first round
-    # failed; `wide_samples = 0` turns it off.
+    # run on the examples. About 1.5 s of the engine's time on one thread, spent only where the
+    # first round failed; `wide_samples = 0` turns it off.
     wide_samples: int = 1024
     wide_keep: int = 8
     wide_temperature: float = 2.5
