@@ -126,20 +126,21 @@ def with_examples(engine, scorer, task, draws=EXAMPLE_SAMPLES, keep=EXAMPLE_KEEP
     the first that passes both, scored on all tests. With `wide` (a service), when none passes:
     its second round (`wide_candidates`), the same way. "first_round" is the answer without it."""
     t0 = time.perf_counter()
+    encoding = engine.encode_request(task.intent)  # once for both rounds, as the service
     syn = engine.synthesize(task.intent, task.arity, n_candidates=EXAMPLE_CANDIDATES, n_samples=draws,
-                            keep=keep, sample_slots=True, slot_temperature=temperature)
+                            keep=keep, sample_slots=True, slot_temperature=temperature, encoding=encoding)
     tried = syn.candidates[:EXAMPLE_CANDIDATES]
     first = next((c for c in tried if scorer.passes(c.code, c.function_name, task.tests[:2])), None)
     first_round = first is not None
-    if first is None and wide is not None:
-        more = wide.wide_candidates(task.intent, task.arity, engine.encode_request(task.intent),
-                                    {c.code for c in tried})
+    second_round = not first_round and wide is not None
+    if second_round:
+        more = wide.wide_candidates(task.intent, task.arity, encoding, {c.code for c in tried})
         first = next((c for c in more if scorer.passes(c.code, c.function_name, task.tests[:2])), None)
     wall = time.perf_counter() - t0
     ok = first is not None and scorer.passes(first.code, first.function_name, task.tests)
     # one answer: its top 10 is itself; the prior guides the search that may follow, and the
     # first round's candidates are what a repair edits (as the service)
-    return {"answer": ok, "top10": ok, "first_round": ok and first_round, "second_round": not first_round,
+    return {"answer": ok, "top10": ok, "first_round": ok and first_round, "second_round": second_round,
             "wall_s": wall, "op_prior": syn.op_prior, "candidates": syn.candidates}
 
 

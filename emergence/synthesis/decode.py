@@ -81,13 +81,18 @@ def _typed_after(vocab: tuple, flow) -> np.ndarray:
     return ok
 
 
+@lru_cache(maxsize=None)
+def _token_index(vocab: tuple) -> dict:
+    return {op: i for i, op in enumerate(vocab)}
+
+
 def beam_decode(logp: np.ndarray, vocab: list[str], beam: int = 8, keep: int = 4, min_slots: int = 0) -> list[tuple]:
     """logp (L, V) per-slot log-probabilities (token 0 = <end>) -> up to `keep` programs
     [(ops, score, param type)], best first; every one types and has at least `min_slots`
     parameter slots (a tool of arity a: a - 1), else none is returned."""
     L, V = logp.shape
     vocab_key = tuple(vocab)
-    index = {op: i for i, op in enumerate(vocab)}
+    index = _token_index(vocab_key)  # built once per vocabulary, not per call: this runs once per draw
     # state: (score, ops, flow type, param type, ended)
     states = [(0.0, (), None, None, False)]
     order = np.argsort(-logp, axis=1)
