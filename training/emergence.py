@@ -44,7 +44,7 @@ from cluster.ray_session import ensure_ray
 # as many optimizer steps as 80 on 6000 programs): held-out denoising MSE 0.0108 -> 0.0076 on the
 # 6000-program corpus's held-out programs, 0.0130 -> 0.0079 on this corpus's (8 draws each). README:
 # "Choosing the corpus size again" under synthesis.
-# "epochs_swa" (weight averaging after the cosine schedule) is off: 8 epochs at 2e-4 on the default model
+# "epochs_swa" (weight averaging after the cosine schedule) is off: 8 epochs at 2e-4 on the 6000-program model
 # moved that MSE 0.01085 -> 0.01060 (four draws each). Nearly all of it is at t >= 150, where x_t is almost
 # noise and only the intent tells which held-out program it is; averaging weights does not change that.
 DEFAULTS = {"programs": 11000, "per_program": 5, "longer": 0, "epochs_contrastive": 6, "epochs_diffusion": 56,
