@@ -17,7 +17,7 @@ import yaml
 
 CLUSTER_DIR = Path(__file__).resolve().parent
 KUBERAY_DIR = CLUSTER_DIR / "kuberay"
-KUBERAY_SCHEMA_PATH = CLUSTER_DIR / "schemas" / "kuberay.schema.json"
+CRD_DIR = CLUSTER_DIR / "crds"
 SERVE_CONFIG_PATH = CLUSTER_DIR / "serve_config.yaml"
 RAY_UP_PATH = CLUSTER_DIR / "ray_up.yaml"
 PROMETHEUS_PATH = CLUSTER_DIR / "prometheus.yml"
@@ -27,6 +27,14 @@ KUBERAY_MANIFESTS = {
     "RayJob": KUBERAY_DIR / "rayjob.yaml",
     "RayService": KUBERAY_DIR / "rayservice.yaml",
 }
+# KubeRay's own v1 openAPIV3Schema per kind, vendored from its CRDs (see crds/README.md).
+KUBERAY_CRDS = {
+    "RayCluster": CRD_DIR / "ray.io_rayclusters.v1.json",
+    "RayJob": CRD_DIR / "ray.io_rayjobs.v1.json",
+    "RayService": CRD_DIR / "ray.io_rayservices.v1.json",
+}
+# Where each kind keeps its RayCluster spec (RayJob's is optional: it may use clusterSelector instead).
+_CLUSTER_SPEC_KEY = {"RayCluster": None, "RayJob": "rayClusterSpec", "RayService": "rayClusterConfig"}
 
 
 def load_yaml(path: str | Path) -> Any:
@@ -46,14 +54,101 @@ def _format_path(parts: Iterable[Any]) -> str:
     return out or "<root>"
 
 
-@lru_cache(maxsize=1)
-def _kuberay_validator():
+# The CRDs leave top-level ``metadata`` as a bare object (the API server checks ObjectMeta itself), so
+# check here the ObjectMeta fields a manifest may set, closed like the rest.
+_OBJECT_META = {
+    "type": "object",
+    "required": ["name"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "maxLength": 253, "pattern": r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},
+        "generateName": {"type": "string"},
+        "namespace": {"type": "string"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+        "finalizers": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+def _strict_json_schema(node: dict) -> dict:
+    """A CRD's structural OpenAPI v3 schema -> JSON Schema with ``kubectl apply --validate=strict`` semantics.
+
+    The API server would silently prune an unknown field; strict validation rejects it, so every object
+    that lists ``properties`` is closed unless it says ``x-kubernetes-preserve-unknown-fields``. The
+    OpenAPI-only keywords jsonschema does not know are translated (``nullable``, ``x-kubernetes-int-or-string``);
+    the other ``x-kubernetes-*`` ones, ``format`` and ``default`` are ignored by jsonschema, and the CEL rules
+    (``x-kubernetes-validations``: immutability, ``managedBy``) are not checked.
+    """
+    node = dict(node)
+    if "properties" in node:
+        node["properties"] = {key: _strict_json_schema(sub) for key, sub in node["properties"].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            node[key] = _strict_json_schema(node[key])
+    for key in ("anyOf", "allOf", "oneOf"):
+        if key in node:
+            node[key] = [_strict_json_schema(sub) for sub in node[key]]
+    if node.get("x-kubernetes-int-or-string"):
+        node.pop("anyOf", None)  # [{type: integer}, {type: string}]: one type list gives a clearer error
+        node["type"] = ["integer", "string"]
+    if node.get("nullable") and isinstance(node.get("type"), str):
+        node["type"] = [node["type"], "null"]
+    open_object = "additionalProperties" in node or node.get("x-kubernetes-preserve-unknown-fields")
+    if "properties" in node and not open_object:
+        node["additionalProperties"] = False
+    return node
+
+
+@lru_cache(maxsize=None)
+def _kuberay_schema(kind: str) -> dict:
+    """The JSON Schema :func:`validate_kuberay` checks a ``kind`` manifest against (from the vendored CRD)."""
+    with open(KUBERAY_CRDS[kind], encoding="utf-8") as f:
+        schema = _strict_json_schema(json.load(f))
+    props = schema["properties"]
+    props["apiVersion"] = {"const": "ray.io/v1"}
+    props["kind"] = {"const": kind}
+    props["metadata"] = _OBJECT_META
+    # kubectl needs apiVersion, kind and metadata.name; a manifest without a spec is useless for all three kinds.
+    schema["required"] = ["apiVersion", "kind", "metadata", "spec"]
+    return schema
+
+
+@lru_cache(maxsize=None)
+def _kuberay_validator(kind: str):
     import jsonschema
 
-    with open(KUBERAY_SCHEMA_PATH, encoding="utf-8") as f:
-        schema = json.load(f)
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
+    # No check_schema() here (1-2 s per CRD): the tests check the vendored schemas once.
+    return jsonschema.Draft202012Validator(_kuberay_schema(kind))
+
+
+def cluster_spec(doc: dict) -> dict | None:
+    """The RayCluster spec inside a RayCluster/RayJob/RayService manifest (None for a RayJob using clusterSelector)."""
+    key = _CLUSTER_SPEC_KEY[doc["kind"]]
+    return doc["spec"] if key is None else doc["spec"].get(key)
+
+
+@lru_cache(maxsize=1)
+def _ray_start_options() -> frozenset[str]:
+    """Long options of this Ray's ``ray start``: KubeRay passes each ``rayStartParams`` key as ``--key=value``."""
+    from ray.scripts.scripts import start
+
+    return frozenset(opt[2:] for param in start.params for opt in param.opts if opt.startswith("--"))
+
+
+def _check_ray_start_params(doc: dict) -> list[str]:
+    """The CRD allows any ``rayStartParams`` key (a string map); ``ray start`` in the pod would not."""
+    key = _CLUSTER_SPEC_KEY[doc["kind"]]
+    prefix = ["spec"] + ([key] if key else [])
+    spec = cluster_spec(doc) or {}
+    groups = [(["headGroupSpec"], spec.get("headGroupSpec", {}))]
+    groups += [(["workerGroupSpecs", i], group) for i, group in enumerate(spec.get("workerGroupSpecs", []))]
+    return [
+        f"{_format_path(prefix + where + ['rayStartParams', param])}: unknown key (not a `ray start` option)"
+        for where, group in groups
+        for param in group.get("rayStartParams", {})
+        if param not in _ray_start_options()
+    ]
 
 
 def _describe_schema_error(error) -> list[str]:
@@ -71,33 +166,41 @@ def _describe_schema_error(error) -> list[str]:
 
 
 def validate_kuberay(doc: dict) -> dict:
-    """Validate a KubeRay RayCluster/RayJob/RayService against ``schemas/kuberay.schema.json``.
+    """Validate a KubeRay RayCluster/RayJob/RayService against KubeRay's own v1 CRD schema (``crds/``).
 
-    The API server prunes unknown fields silently (a ``replica:`` typo would just give the default),
-    so the schema is closed at every level. Embedded YAML strings are checked too: a RayJob's
-    ``runtimeEnvYAML`` must parse to a mapping, and a RayService's ``serveConfigV2`` must pass
-    :func:`validate_serve_config`. Raises ``ValueError`` naming every bad path; returns ``doc``.
+    The API server prunes unknown fields silently (a ``replica:`` typo would just give the default), so,
+    as ``kubectl apply --validate=strict`` does, unknown fields are rejected at every level (see
+    :func:`_strict_json_schema`), and ``rayStartParams`` keys must be ``ray start`` options. Embedded
+    YAML strings are checked too: a RayJob's ``runtimeEnvYAML`` must parse to a mapping, and a
+    RayService's ``serveConfigV2`` must pass :func:`validate_serve_config`. Raises ``ValueError`` naming
+    every bad path; returns ``doc``.
     """
-    errors = sorted(_kuberay_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        messages = [m for e in errors for m in _describe_schema_error(e)]
+    if not isinstance(doc, dict):
+        raise ValueError("invalid KubeRay manifest: must be a mapping")
+    kind = doc.get("kind")
+    if not isinstance(kind, str) or kind not in KUBERAY_CRDS:
+        raise ValueError(f"invalid KubeRay manifest:\n  kind: {kind!r} is not one of {sorted(KUBERAY_CRDS)}")
+    errors = sorted(_kuberay_validator(kind).iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    messages = [m for e in errors for m in _describe_schema_error(e)] or _check_ray_start_params(doc)
+    if messages:
         raise ValueError("invalid KubeRay manifest:\n  " + "\n  ".join(messages))
 
     spec = doc["spec"]
-    if doc["kind"] == "RayJob" and "runtimeEnvYAML" in spec:
+    if kind == "RayJob" and "runtimeEnvYAML" in spec:
         try:
             runtime_env = yaml.safe_load(spec["runtimeEnvYAML"])
         except yaml.YAMLError as e:
             raise ValueError(f"spec.runtimeEnvYAML: not valid YAML: {e}") from e
         if not isinstance(runtime_env, dict):
             raise ValueError("spec.runtimeEnvYAML: must be a YAML mapping (a runtime_env dict)")
-    if doc["kind"] == "RayService":
+    if kind == "RayService":
         try:
             validate_serve_config(serve_config_from_rayservice(doc))
         except ValueError as e:
             raise ValueError(f"spec.serveConfigV2: {e}") from e
-    for i, group in enumerate(spec.get("rayClusterSpec", spec)["workerGroupSpecs"]):
-        if not group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]:
+    for i, group in enumerate((cluster_spec(doc) or {}).get("workerGroupSpecs", [])):
+        # minReplicas and maxReplicas are required by the CRD; replicas defaults to 0 there.
+        if not group["minReplicas"] <= group.get("replicas", 0) <= group["maxReplicas"]:
             raise ValueError(
                 f"workerGroupSpecs[{i}] ({group['groupName']}): need minReplicas <= replicas <= maxReplicas"
             )

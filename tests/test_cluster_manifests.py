@@ -11,11 +11,14 @@ import yaml
 
 from cluster import manifests
 from cluster.manifests import (
+    CRD_DIR,
     GRAFANA_DASHBOARD_PATH,
+    KUBERAY_CRDS,
     KUBERAY_MANIFESTS,
     PROMETHEUS_PATH,
     RAY_UP_PATH,
     SERVE_CONFIG_PATH,
+    cluster_spec,
     load_yaml,
     serve_config_from_rayservice,
     validate_kuberay,
@@ -52,18 +55,8 @@ def ray_up() -> dict:
     return load_yaml(RAY_UP_PATH)
 
 
-@pytest.fixture(scope="module")
-def dashboard() -> dict:
-    with open(GRAFANA_DASHBOARD_PATH, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def _cluster_spec(doc: dict) -> dict:
-    return doc["spec"] if doc["kind"] == "RayCluster" else doc["spec"]["rayClusterSpec"]
-
-
 def _containers(doc: dict):
-    spec = _cluster_spec(doc)
+    spec = cluster_spec(doc)
     for group in [spec["headGroupSpec"], *spec["workerGroupSpecs"]]:
         yield from group["template"]["spec"]["containers"]
 
@@ -81,7 +74,7 @@ def test_kuberay_manifest_validates(kuberay_docs, kind, name):
     assert doc["apiVersion"] == "ray.io/v1"
     assert doc["kind"] == kind
     assert doc["metadata"]["name"] == name
-    spec = _cluster_spec(doc)
+    spec = cluster_spec(doc)
     assert spec["authOptions"] == {"mode": "token"}
     assert spec["enableInTreeAutoscaling"] is True
     assert spec["autoscalerOptions"]["version"] == "v2"
@@ -92,7 +85,7 @@ def test_kuberay_manifest_validates(kuberay_docs, kind, name):
 def test_kuberay_images_match_ray_version(kuberay_docs, kind):
     import ray
 
-    spec = _cluster_spec(kuberay_docs[kind])
+    spec = cluster_spec(kuberay_docs[kind])
     assert spec["rayVersion"] == ray.__version__ == "2.60.0"
     images = {c["image"] for c in _containers(kuberay_docs[kind])}
     assert images, "no containers found"
@@ -153,7 +146,9 @@ def _set(path: list, value):
     return mutate
 
 
-_RJ = ["spec", "rayClusterSpec"]
+_RJ = ["spec", "rayClusterSpec"]  # RayJob's embedded cluster
+_RS = ["spec", "rayClusterConfig"]  # RayService's (KubeRay v1 has no rayClusterSpec there)
+_HEAD_CONTAINER = ["spec", "headGroupSpec", "template", "spec", "containers", 0]
 TYPOS = [
     ("RayCluster", _rename(["spec", "workerGroupSpecs"], "workerGroupSpec"), r"spec\.workerGroupSpec: unknown key"),
     ("RayCluster", _rename(["spec", "headGroupSpec", "rayStartParams"], "rayStartParam"),
@@ -164,6 +159,7 @@ TYPOS = [
      r"spec\.headGroupSpec\.template\.spec\.containers\[0\]\.imgae: unknown key"),
     ("RayCluster", _rename(["spec", "workerGroupSpecs", 1, "template", "spec", "containers", 0, "resources", "limits"],
                            "limit"), r"containers\[0\]\.resources\.limit: unknown key"),
+    # The CRD takes any rayStartParams key (a string map); validate_kuberay checks them against `ray start`.
     ("RayCluster", _rename(["spec", "headGroupSpec", "rayStartParams", "num-cpus"], "num_cpus"),
      r"rayStartParams\.num_cpus: unknown key"),
     ("RayCluster", _rename(["spec", "autoscalerOptions", "version"], "verison"),
@@ -177,8 +173,41 @@ TYPOS = [
     ("RayJob", _rename(["spec", "shutdownAfterJobFinishes"], "shutdownAfterJobFinish"), r"shutdownAfterJobFinish: unknown"),
     ("RayJob", _set(["spec", "runtimeEnvYAML"], "- working_dir\n"), r"spec\.runtimeEnvYAML: must be a YAML mapping"),
     ("RayService", _rename(["spec", "serveConfigV2"], "serveConfig"), r"spec\.serveConfig: unknown key"),
-    ("RayService", _rename(_RJ + ["headGroupSpec", "template", "spec", "containers", 0, "env", 0, "value"], "val"),
+    ("RayService", _rename(_RS + ["headGroupSpec", "template", "spec", "containers", 0, "env", 0, "value"], "val"),
      r"env\[0\]\.val: unknown key"),
+    # The original mistake: RayService's cluster under RayJob's key name.
+    ("RayService", _rename(_RS, "rayClusterSpec"), r"spec\.rayClusterSpec: unknown key"),
+    ("RayService", _rename(_RS, "rayClusterSpec"), r"spec: 'rayClusterConfig' is a required property"),
+    # Unknown fields anywhere in the CRD's (Kubernetes core) nested types, not only in KubeRay's own.
+    ("RayCluster", _set(_HEAD_CONTAINER + ["imagePullPolicyy"], "Always"),
+     r"spec\.headGroupSpec\.template\.spec\.containers\[0\]\.imagePullPolicyy: unknown key"),
+    ("RayCluster", _set(["spec", "headGroupSpec", "replicas"], 1), r"spec\.headGroupSpec\.replicas: unknown key"),
+    ("RayCluster", _rename(["spec", "workerGroupSpecs", 1, "template", "spec", "tolerations"], "toleration"),
+     r"spec\.workerGroupSpecs\[1\]\.template\.spec\.toleration: unknown key"),
+    ("RayCluster", _rename(["spec", "authOptions", "mode"], "mod"), r"spec\.authOptions\.mod: unknown key"),
+    ("RayCluster", _set(["metadata", "namespce"], "default"), r"metadata\.namespce: unknown key"),
+    ("RayService", _set(_RS + ["workerGroupSpecs", 0, "template", "spec", "nodeSelectors"], {}),
+     r"spec\.rayClusterConfig\.workerGroupSpecs\[0\]\.template\.spec\.nodeSelectors: unknown key"),
+    ("RayJob", _set(["spec", "clusterSpec"], {}), r"spec\.clusterSpec: unknown key"),
+    # Missing required fields (required by the CRD, or by kubectl for metadata).
+    ("RayCluster", lambda d: d["spec"].pop("headGroupSpec"), r"spec: 'headGroupSpec' is a required property"),
+    ("RayCluster", lambda d: d["spec"]["workerGroupSpecs"][0].pop("groupName"),
+     r"spec\.workerGroupSpecs\[0\]: 'groupName' is a required property"),
+    ("RayJob", lambda d: d["spec"]["rayClusterSpec"]["workerGroupSpecs"][0].pop("maxReplicas"),
+     r"spec\.rayClusterSpec\.workerGroupSpecs\[0\]: 'maxReplicas' is a required property"),
+    ("RayService", lambda d: d["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+     .pop("name"), r"containers\[0\]: 'name' is a required property"),
+    ("RayService", lambda d: d["metadata"].pop("name"), r"metadata: 'name' is a required property"),
+    # Types and enums from the CRD (resource quantities are int-or-string).
+    ("RayCluster", _set(_HEAD_CONTAINER + ["ports", 0, "containerPort"], "6379"),
+     r"ports\[0\]\.containerPort: '6379' is not of type 'integer'"),
+    ("RayCluster", _set(_HEAD_CONTAINER + ["resources", "limits", "cpu"], True),
+     r"resources\.limits\.cpu: True is not of type 'integer', 'string'"),
+    ("RayCluster", _set(_HEAD_CONTAINER + ["resources", "limits", "memory"], "8 GiB"),
+     r"resources\.limits\.memory: '8 GiB' does not match"),
+    ("RayCluster", _set(["spec", "autoscalerOptions", "version"], "v3"),
+     r"autoscalerOptions\.version: 'v3' is not one of"),
+    ("RayCluster", _set(["spec", "authOptions", "mode"], "Token"), r"authOptions\.mode: 'Token' is not one of"),
     ("RayService", _set(["spec", "serveConfigV2"], "applications:\n  - name: emergence\n    import_pth: x:y\n"),
      r"spec\.serveConfigV2: .*unknown key\(s\) \['import_pth'\]"),
     ("RayCluster", _set(["spec", "workerGroupSpecs", 0, "replicas"], 9), r"minReplicas <= replicas <= maxReplicas"),
@@ -194,6 +223,67 @@ def test_kuberay_typo_fails(kuberay_docs, kind, mutate, message):
     with pytest.raises(ValueError, match=message):
         validate_kuberay(doc)
     validate_kuberay(original)  # the deep copy left the fixture intact
+
+
+def test_vendored_crds_are_kuberays_v1_schemas():
+    """The vendored files are KubeRay's v1 openAPIV3Schemas (with source recorded), and convert to valid JSON Schema."""
+    import jsonschema
+
+    readme = (CRD_DIR / "README.md").read_text(encoding="utf-8")
+    assert "ray-project/kuberay" in readme and "feeaf72fa" in readme and "Apache-2.0" in readme
+    for kind, path in KUBERAY_CRDS.items():
+        with open(path, encoding="utf-8") as f:
+            crd = json.load(f)
+        assert set(crd["properties"]) == {"apiVersion", "kind", "metadata", "spec", "status"}, kind
+        jsonschema.Draft202012Validator.check_schema(manifests._kuberay_schema(kind))
+    with open(KUBERAY_CRDS["RayService"], encoding="utf-8") as f:
+        rayservice_spec = json.load(f)["properties"]["spec"]
+    assert "rayClusterConfig" in rayservice_spec["required"]
+    assert "rayClusterSpec" not in rayservice_spec["properties"]
+
+
+@pytest.mark.parametrize("kind", sorted(KUBERAY_MANIFESTS))
+def test_kuberay_manifest_matches_vendored_crd(kuberay_docs, kind):
+    """Plain jsonschema against the strict form of the CRD, independent of validate_kuberay's extra checks."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(manifests._kuberay_schema(kind))
+    assert [e.message for e in validator.iter_errors(kuberay_docs[kind])] == []
+
+
+def test_strict_json_schema_follows_kubernetes_semantics():
+    """Objects with properties are closed unless x-kubernetes-preserve-unknown-fields; int-or-string and nullable."""
+    import jsonschema
+
+    crd_like = {
+        "type": "object",
+        "properties": {
+            "closed": {"type": "object", "properties": {"a": {"type": "string"}}},
+            "open": {"type": "object", "properties": {"a": {"type": "string"}},
+                     "x-kubernetes-preserve-unknown-fields": True},
+            "map": {"type": "object", "additionalProperties": {"type": "string"}},
+            "quantity": {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True,
+                         "pattern": "^[0-9]+$"},
+            "list": {"type": "array", "items": {"type": "object", "properties": {"b": {"type": "integer"}}}},
+            "maybe": {"type": "string", "nullable": True},
+        },
+    }
+    validator = jsonschema.Draft202012Validator(manifests._strict_json_schema(crd_like))
+
+    def ok(doc):
+        return not list(validator.iter_errors(doc))
+
+    assert ok({"closed": {"a": "x"}, "open": {"a": "x", "extra": 1}, "map": {"any": "x"}, "quantity": 2,
+               "list": [{"b": 1}], "maybe": None})
+    assert ok({"quantity": "2"})
+    assert not ok({"extra": 1})  # the root has properties: closed
+    assert not ok({"closed": {"extra": 1}})
+    assert not ok({"list": [{"c": 1}]})
+    assert not ok({"open": {"a": 1}})  # open to unknown keys, but known ones are still typed
+    assert not ok({"quantity": "two"})
+    assert not ok({"quantity": 1.5})
+    assert not ok({"map": {"any": 1}})
+    assert "additionalProperties" not in crd_like["properties"]["closed"]  # the input is not mutated
 
 
 # ----------------------------------------------------------------------------------------------- Serve
@@ -310,54 +400,9 @@ def test_ray_up_unknown_key_is_rejected_by_ray_itself(ray_up):
         validate_config(prepare_config(doc))
 
 
-# ------------------------------------------------------------------------------------ Grafana, Prometheus
+# ---------------------------------------------------------------------------------------------- Prometheus
 
-METRIC_RE = re.compile(r"\bray_(?:emergence|node)_[a-z0-9_]+")
-
-
-def test_grafana_dashboard_shape(dashboard):
-    assert dashboard["schemaVersion"] == 39
-    assert dashboard["uid"] == "emergence"
-    assert dashboard["title"] == "Emergence"
-    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert variables["datasource"]["type"] == "datasource"
-    assert variables["datasource"]["query"] == "prometheus"
-
-    panels = dashboard["panels"]
-    ids = [p["id"] for p in panels]
-    assert len(ids) == len(set(ids)), f"duplicate panel ids: {ids}"
-    for panel in panels:
-        assert panel["type"] == "timeseries", panel["title"]
-        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
-        assert panel["targets"], panel["title"]
-        ref_ids = [t["refId"] for t in panel["targets"]]
-        assert len(ref_ids) == len(set(ref_ids)), panel["title"]
-        for target in panel["targets"]:
-            assert target["datasource"]["uid"] == "${datasource}"
-            assert METRIC_RE.search(target["expr"]), (panel["title"], target["expr"])
-
-
-def test_grafana_dashboard_covers_every_metric(dashboard):
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
-    used = {m for e in exprs for m in METRIC_RE.findall(e)}
-    assert {
-        "ray_emergence_requests_total",
-        "ray_emergence_request_latency_seconds_bucket",
-        "ray_emergence_relax_steps_bucket",
-        "ray_emergence_relax_final_energy",
-        "ray_emergence_relax_seconds_bucket",
-        "ray_node_cpu_utilization",
-        "ray_node_mem_used",
-    } <= used
-    # Quantiles must come from the histogram buckets, at p50 and p95.
-    for hist in ("request_latency_seconds", "relax_seconds", "relax_steps"):
-        quantiles = {
-            q for e in exprs if f"ray_emergence_{hist}_bucket" in e
-            for q in re.findall(r"histogram_quantile\((0\.\d+),", e)
-        }
-        assert quantiles == {"0.5", "0.95"}, hist
-    # A counter is only meaningful through rate().
-    assert all("rate(ray_emergence_requests_total" in e for e in exprs if "ray_emergence_requests_total" in e)
+# The dashboard's tests are in tests/test_grafana_dashboard.py.
 
 
 def test_prometheus_config_uses_ray_service_discovery():
@@ -374,7 +419,7 @@ def test_prometheus_config_uses_ray_service_discovery():
 
 def test_manifests_module_paths_exist():
     for path in [
-        manifests.KUBERAY_SCHEMA_PATH, SERVE_CONFIG_PATH, RAY_UP_PATH, PROMETHEUS_PATH, GRAFANA_DASHBOARD_PATH,
-        *KUBERAY_MANIFESTS.values(),
+        SERVE_CONFIG_PATH, RAY_UP_PATH, PROMETHEUS_PATH, GRAFANA_DASHBOARD_PATH, CRD_DIR / "README.md",
+        *KUBERAY_MANIFESTS.values(), *KUBERAY_CRDS.values(),
     ]:
         assert path.is_file(), path
