@@ -1,12 +1,37 @@
-"""Render a benchmark's JSON (energy, nvp, sandbox, memory) as the README's markdown table (keeps the two in step).
+"""Render the benchmark reports in benchmarks/results/ as markdown: one table, or benchmarks/README.md.
 
-    python -m benchmarks.readme_table benchmarks/results/energy.json
+    python -m benchmarks.readme_table benchmarks/results/energy.json   # print one report's table
+    python -m benchmarks.readme_table --write                          # (re)write benchmarks/README.md
+    python -m benchmarks.readme_table --check                          # exit 1 if benchmarks/README.md is stale
+    python -m benchmarks.readme_table                                  # print what --write would write
+
+Every figure in benchmarks/README.md comes from a JSON report (`benchmarks.common.write_report`),
+so the page cannot drift from the results: tests/test_docs.py checks that it equals what this module
+renders now. Each report file needs an entry in SECTIONS (its heading) and its `benchmark` a renderer
+in TABLES; a report without one fails loudly, so every new benchmark gets one.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+README = HERE / "README.md"
+
+
+class NoRenderer(ValueError):
+    """A report in benchmarks/results/ that this module does not know how to render."""
+
+
+def targets_table(report: dict) -> list[str]:
+    rows = ["| target | value | goal | met |", "|---|---:|---|---|"]
+    for k, t in report["targets"].items():
+        rows.append(f"| {k} | {t['value']:.3g} | {t['goal']} | {'yes' if t['met'] else 'NO'} |")
+    return rows
 
 
 def energy_table(report: dict) -> str:
@@ -234,9 +259,235 @@ def synthesis_sampling_table(report: dict) -> str:
     return "\n".join(rows)
 
 
-TABLES = {"synthesis": synthesis_table, "synthesis_sampling": synthesis_sampling_table, "nvp": nvp_table, "sandbox": sandbox_table, "energy": energy_table, "memory": memory_table}
+def synthesis_http_table(report: dict) -> str:
+    f = report["figures"]
+    rows = ["| requests | served pass@1 | precision (right / answered) | answered | benchmark pass@1 |",
+            "|---|---:|---:|---:|---:|"]
+    for key, label in (("service", "without examples"), ("service_examples", "with two examples")):
+        r, b = f[key], f["benchmark"][key]
+        rows.append(f"| {label} | {r['answer_pass']:.3f} | {r['precision']:.3f} | {r['answered']} / {r['tasks']} | "
+                    f"{b['answer_pass']:.3f} |")
+    return "\n".join(rows + [""] + targets_table(report))
+
+
+TABLES = {"synthesis_http": synthesis_http_table, "synthesis": synthesis_table, "synthesis_sampling": synthesis_sampling_table, "nvp": nvp_table, "sandbox": sandbox_table, "energy": energy_table, "memory": memory_table}
+
+
+# -- figures beside the tables, for benchmarks/README.md ------------------------------------------
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %"
+
+
+def nvp_more(report: dict) -> list[str]:
+    f = report["figures"]
+    t = f.get("training") or {}
+    held = f.get("held_out")
+    domains = ", ".join(f.get("train_domains") or []) or "?"
+    if "epochs" in t:
+        lines = [f"- Model: trained in the benchmark's process on {domains} ({t['epochs']} epochs, "
+                 f"{t.get('sequences_per_domain', '?')} sequences per domain, {t.get('seconds', 0) / 60:.1f} min); "
+                 f"held out: {held or 'none'}."]
+    else:
+        sha = f" (sha256 `{t['sha256'][:12]}…`)" if isinstance(t.get("sha256"), str) else ""
+        lines = [f"- Model: `{t.get('checkpoint', '?')}`{sha}, trained on {domains}; held out: {held or 'none'}."]
+    fs = f.get("held_out_few_shot")
+    if fs:
+        lines.append(f"- Held-out ({held}) 95% coverage with only the unknown domain's std scale refitted on "
+                     f"{fs['calibration_sequences']} of its sequences, scored on the other {fs['scored_sequences']}: "
+                     f"{fs['coverage95']:.3f} (beside the zero-shot target above, not a target).")
+    return lines
+
+
+def _found_by(r: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in (r.get("found_by") or {}).items()) or "–"
+
+
+def synthesis_more(report: dict) -> list[str]:
+    f = report["figures"]
+    lines = []
+    m = f.get("model")
+    if isinstance(m, dict):
+        c = m.get("corpus") or {}
+        sha = f", sha256 `{m['sha256'][:12]}…`" if isinstance(m.get("sha256"), str) else ""
+        lines.append(f"- Model: `{m.get('path', '?')}`{sha}: {c.get('programs', '?'):,} programs, "
+                     f"{c.get('records', '?'):,} descriptions, seed {c.get('seed', '?')}; "
+                     f"{f.get('tasks', '?')} tasks.")
+    for key, label in (("service", "without examples"), ("service_examples", "with two examples")):
+        r = f.get(key)
+        if r and "answered_share" in r:
+            lines.append(f"- The service {label}: answers {_pct(r['answered_share'])} of requests, right on "
+                         f"{r['precision_when_answered']:.3f} of those; found by: {_found_by(r)}.")
+    e = f.get("engine") or {}
+    if "confidence_auc" in e:
+        lines.append(f"- Telling the engine's right answers from wrong ones (ROC-AUC): its fitted confidence "
+                     f"{e['confidence_auc']:.3f}, coherence alone {e['coherence_auc']:.3f}; the answer is confident "
+                     f"on {_pct(e['confident_share'])} of tasks.")
+    ex = f.get("engine_with_two_examples") or {}
+    if "seconds_mean" in ex:
+        lines.append(f"- With examples the engine spends {ex['seconds_mean']:.2f} s a task before and between sandbox "
+                     f"runs; the second round ran on {ex.get('second_round_tasks', '?')} of {f.get('tasks', '?')} tasks.")
+    rep = f.get("engine_then_repair_with_two_examples") or {}
+    if "repaired_tasks" in rep:
+        lines.append(f"- One-edit repairs answered {rep['repaired_tasks']} tasks.")
+    d = f.get("denoising_mse_held_out")
+    if d:
+        by_t = ", ".join(f"t in {k}: {v:.4f}" for k, v in (d.get("by_t") or {}).items())
+        lines.append(f"- Denoising MSE over {d['records']:,} held-out descriptions: {d['mean']:.4f} (sd {d['sd']:.4f} "
+                     f"over {d['draws']} draws of t and noise)" + (f"; by t: {by_t}." if by_t else "."))
+    ref = f.get("refinement_held_out")
+    if ref:
+        kinds = "; ".join(f"{k}: {r['solved_rate']:.2f} solved, {r['top3_rate']:.2f} in the top 3 ({r['cases']} cases)"
+                          for k, r in ref.items() if k != "all")
+        lines.append(f"- Refinement on held-out corpus programs, feedback in held-out wordings — {kinds}.")
+    return lines
+
+
+def sampling_more(report: dict) -> list[str]:
+    f = report["figures"]
+    m = f.get("model")
+    path = m.get("path") if isinstance(m, dict) else m
+    lines = [f"Model `{path}`; {f.get('records', '?')} held-out records"
+             + (" that neither the ranking nor the confidence fit used." if f.get("records_never_fitted_on") else
+                " (some of them used by the ranking or confidence fit)."), ""]
+    if "recall_ratio_service_over_previous" in f:
+        lines += [f"Service settings over the previous ones: recall ×{f['recall_ratio_service_over_previous']:.2f}, "
+                  f"engine time ×{f['time_ratio_service_over_previous']:.2f}.", ""]
+    return lines + targets_table(report)
+
+
+MORE = {"nvp": nvp_more, "synthesis": synthesis_more, "synthesis_sampling": sampling_more}
+
+# report file -> (heading, what it measures, where its set-up is explained). Order is the page's.
+SECTIONS = {
+    "energy.json": ("Energy coordination: dense gated ring against L-BFGS-B",
+                    "Time to a relative gap of 1e-6 against scipy's L-BFGS-B on the same energy and gradient, and "
+                    "a partitioned run across Ray actors.", "../docs/energy.md#benchmark"),
+    "nvp.json": ("NVP: a model trained in the benchmark, against persistence and linear extrapolation",
+                 "One-step and rollout skill on fresh sequences, one domain held out; latency beside a "
+                 "finite-difference step; Ray Train throughput.", "../docs/nvp.md#benchmark"),
+    "nvp-shipped.json": ("NVP: the shipped model (`emergence/models/nvp`)",
+                         "The same evaluation of the model `make run` serves, loaded with `--checkpoint`.",
+                         "../docs/nvp.md#benchmark"),
+    "sandbox.json": ("Sandboxed execution against a bare subprocess",
+                     "Latency per execution (p50 / p99 ms) and executions per second.", "../docs/sandbox.md#benchmark"),
+    "memory.json": ("Sharded vector memory against one in-process FAISS index",
+                    "Recall and throughput through the router, fan-out overhead, and durability at 1M vectors.",
+                    "../docs/memory.md#benchmark"),
+    "synthesis.json": ("Tool synthesis: the dev intents",
+                       "pass@1 on intents the engine never saw, against enumerative search and retrieval.",
+                       "../docs/synthesis.md#benchmarks"),
+    "synthesis-val.json": ("Tool synthesis: our validation intents",
+                           "The same benchmark on `benchmarks/tasks/intents_val.jsonl`, the set model choices "
+                           "are made on.", "../docs/synthesis.md#benchmarks"),
+    "synthesis-test.json": ("Tool synthesis: the second held-out set",
+                            "The same benchmark on `benchmarks/tasks/intents_test.jsonl`, never tuned on.",
+                            "../docs/synthesis.md#benchmarks"),
+    "synthesis-http-val.json": ("Tool synthesis through HTTP: the served engine on our validation intents",
+                                "`make run`'s server, empty memory, asked each validation intent over HTTP; its pass "
+                                "rates beside the benchmark's `service` rows for the same model file.",
+                                "../docs/synthesis.md#benchmarks"),
+    "synthesis-sampling.json": ("Tool synthesis: draw settings with examples",
+                                "Whether the described program is among the candidates checked, for the service's "
+                                "draw settings against the previous ones.", "../docs/synthesis.md#benchmarks"),
+}
+
+PREAMBLE = """# Benchmark results
+
+<!-- Generated by `python -m benchmarks.readme_table --write` from benchmarks/results/*.json. Do not edit by hand:
+     tests/test_docs.py fails when this page differs from what the reports render. -->
+
+Every figure on this page is rendered from a JSON report in [`results/`](results/), written by the benchmark
+itself (`--json PATH`); a target's `met` is computed by the benchmark, never typed. Each section names the
+command and the time (UTC) of its run. Timings are from the machine named there and vary between runs on a
+shared 2-core machine. How each benchmark is set up, and how to read it, is in the docs it links to.
+
+Run them with `make bench` (or `python -m benchmarks.NAME --json benchmarks/results/NAME.json`, `--quick` for a
+smaller run), then render this page again with `python -m benchmarks.readme_table --write`.
+"""
+
+
+def render_report(report: dict) -> str:
+    """One report's table, as `python -m benchmarks.readme_table FILE` prints it."""
+    name = report.get("benchmark")
+    if name not in TABLES:
+        raise NoRenderer(f"no table renderer for benchmark {name!r}; add one to TABLES in benchmarks/readme_table.py")
+    return TABLES[name](report)
+
+
+def section(file: str, report: dict) -> str:
+    if file not in SECTIONS:
+        raise NoRenderer(f"benchmarks/results/{file} has no section in benchmarks/readme_table.py: add it to "
+                         f"SECTIONS (its heading and docs link), and its benchmark to TABLES if new")
+    heading, what, doc = SECTIONS[file]
+    m = report.get("machine") or {}
+    machine = f" on {m['cpus']} CPUs (Python {m.get('python', '?')})" if "cpus" in m else ""
+    lines = [f"## {heading}", "", what, "",
+             f"- Report: [`benchmarks/results/{file}`](results/{file}), run {report['when']}{machine}.",
+             f"- Command: `{report['command']}`",
+             f"- Set-up and how to read it: [{doc.split('#')[0].removeprefix('../')}]({doc})", "",
+             render_report(report)]
+    more = MORE.get(report["benchmark"], lambda r: [])(report)
+    if more:
+        lines += [""] + more
+    return "\n".join(lines)
+
+
+def render_all(results: Path = RESULTS) -> str:
+    """benchmarks/README.md: every report in `results`, in SECTIONS order."""
+    files = sorted(p.name for p in Path(results).glob("*.json"))
+    unknown = [f for f in files if f not in SECTIONS]
+    if unknown:
+        raise NoRenderer(f"no section for {', '.join('benchmarks/results/' + f for f in unknown)}: add each to "
+                         "SECTIONS in benchmarks/readme_table.py (and its benchmark to TABLES if new)")
+    present = [f for f in SECTIONS if f in files]
+    reports = {f: json.loads((Path(results) / f).read_text()) for f in present}
+    contents = [f"- [{SECTIONS[f][0]}](#{_slug(SECTIONS[f][0])})" for f in present]
+    parts = [PREAMBLE.rstrip("\n"), "\n".join(contents)] + [section(f, reports[f]) for f in present]
+    return "\n\n".join(parts) + "\n"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    out = []
+    for ch in heading.strip().lower():
+        if ch.isalnum() or ch in "-_":
+            out.append(ch)
+        elif ch == " ":
+            out.append("-")
+    return "".join(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Render benchmark reports as markdown tables (benchmarks/README.md).")
+    ap.add_argument("file", nargs="?", help="print this one report's table")
+    group = ap.add_mutually_exclusive_group()
+    group.add_argument("--write", action="store_true", help="write benchmarks/README.md from every report in benchmarks/results/")
+    group.add_argument("--check", action="store_true", help="exit 1 when benchmarks/README.md differs from what the reports render")
+    args = ap.parse_args(argv)
+    try:
+        if args.file:
+            if args.write or args.check:
+                ap.error("give a FILE or --write/--check, not both")
+            print(render_report(json.loads(Path(args.file).read_text())))
+            return 0
+        page = render_all()
+    except NoRenderer as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.write:
+        README.write_text(page)
+        print(f"wrote {README.relative_to(HERE.parent)}")
+    elif args.check:
+        if not README.is_file() or README.read_text() != page:
+            print(f"{README.relative_to(HERE.parent)} is out of date: python -m benchmarks.readme_table --write",
+                  file=sys.stderr)
+            return 1
+    else:
+        sys.stdout.write(page)
+    return 0
+
 
 if __name__ == "__main__":
-    path = sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/energy.json"
-    report = json.load(open(path))
-    print(TABLES.get(report.get("benchmark"), energy_table)(report))
+    sys.exit(main())
