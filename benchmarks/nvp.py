@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from benchmarks.common import print_targets, target, write_report
+from emergence.models import ModelFileError, check, digest
 
 SIZES = (64, 128, 256)
 TRAIN_FRAMES = 20  # frames per training sequence; one-step scores use the same time range of fresh sequences
@@ -123,8 +124,10 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller data and fewer epochs (a few minutes on 2 cores)")
     ap.add_argument("--json", help="write the JSON report here")
-    ap.add_argument("--held-out", default="heat", help="synthetic domain kept out of training")
-    ap.add_argument("--checkpoint", help="evaluate this saved model instead of training one")
+    ap.add_argument("--held-out", default="heat", help="synthetic domain kept out of training (with --checkpoint: "
+                                                     "those the model was not trained on)")
+    ap.add_argument("--checkpoint", help="evaluate this saved model instead of training one (the shipped one: "
+                                         "emergence/models/nvp)")
     ap.add_argument("--save-model", help="where to save the model trained here (default runs/nvp/bench)")
     ap.add_argument("--eval-atlas", help="also (or only, with --checkpoint) evaluate on this atlas file")
     ap.add_argument("--domain", help="with --eval-atlas: the group to score (default: all)")
@@ -156,9 +159,18 @@ def main(argv=None) -> dict:
     figures: dict = {"held_out": args.held_out, "train_domains": train_names}
 
     if args.checkpoint:
-        model = NVPModel.load(args.checkpoint)
+        try:
+            check(args.checkpoint)  # a shipped model must match its card
+            model = NVPModel.load(args.checkpoint)
+        except (ModelFileError, FileNotFoundError) as exc:
+            ap.error(str(exc))
         checkpoint = args.checkpoint
-        figures["training"] = {"checkpoint": checkpoint}
+        # a loaded model's held-out domains are those it was not trained on (none for the shipped one)
+        trained = sorted(model.meta.get("trained_on") or model.config.domains)
+        held = [d for d in sorted(DOMAINS) if d not in trained]
+        args.held_out = held[0] if held else None
+        figures.update(held_out=args.held_out, train_domains=trained)
+        figures["training"] = {"checkpoint": checkpoint, "sha256": digest(checkpoint), "meta": model.meta}
     else:
         train = {d: Domain(d, generate(d, n_seq, TRAIN_FRAMES, (64, 64), seed=args.seed + 10 + k), DOMAINS[d].default_dt, 1.0)
                  for k, d in enumerate(train_names)}

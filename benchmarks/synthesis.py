@@ -55,10 +55,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import print_targets, target, write_report
+from emergence.models import SHIPPED, ModelFileError, check, digest
 from emergence.synthesis.pipeline import SynthesisService
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "intents_dev.jsonl"
-MODEL = "runs/emergence/model.pt"
+MODEL = str(SHIPPED["engine"])  # the shipped engine; --model for one trained under runs/
 # the service's settings, read from it (not copied): search and repair budgets, and with examples
 # how many ranked candidates are tried and how they are drawn (first round)
 _SERVICE = {k: f.default for k, f in SynthesisService.__dataclass_fields__.items()}
@@ -234,7 +235,7 @@ def by_family(tasks, rows, keys):
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", default=str(DEV), help="JSONL task file (id, intent, family, arity, tests)")
-    ap.add_argument("--model", default=MODEL, help="trained engine (python -m training.emergence); trained if missing")
+    ap.add_argument("--model", default=MODEL, help="trained engine (default: the shipped one, emergence/models/engine)")
     ap.add_argument("--samples", type=int, default=16, help="diffusion draws per synthesis (the engine's and the service's default)")
     ap.add_argument("--quick", action="store_true", help="fewer draws, no hashing-encoder baseline")
     ap.add_argument("--json", help="write the report here")
@@ -251,18 +252,18 @@ def main(argv=None) -> dict:
     from emergence.synthesis.evaluation import load_tasks
 
     tasks = load_tasks(args.tasks)
-    if not os.path.exists(args.model):
-        print(f"{args.model} not found: training the quick default model first", flush=True)
-        from training.emergence import main as train_main
-        train_main(["--quick", "--out", args.model])
+    try:
+        check(args.model)  # missing, or not the model its card describes
+    except ModelFileError as exc:
+        ap.error(str(exc))
     engine = Engine.load(args.model)
     state = torch.load(args.model, map_location="cpu", weights_only=False)
     samples = 10 if args.quick else args.samples
     engine.encoder.encode(["warm up"])  # load the encoder before timing anything
 
-    data_dir = os.path.dirname(os.path.abspath(args.model))
+    from training.emergence import corpus_dir, encode_cached
+    data_dir = corpus_dir(args.model, state)
     records = corpus.load(os.path.join(data_dir, "corpus.jsonl"))
-    from training.emergence import encode_cached
     enc_name = state.get("encoder_name", "minilm")
     cache = os.path.join(data_dir, f"embeddings-{enc_name}.npz")
     texts = [r.description for r in records]
@@ -356,7 +357,7 @@ def main(argv=None) -> dict:
     eng = rows["engine"]
     figures = {
         "tasks": len(tasks), "task_file": str(args.tasks), "samples_per_synthesis": samples,
-        "model": {"path": args.model, "corpus": state.get("corpus"), "validation": state.get("figures"),
+        "model": {"path": args.model, "sha256": digest(args.model), "corpus": state.get("corpus"), "validation": state.get("figures"),
                   "rank_weights": engine.rank_weights, "ddim_steps": engine.steps},
         "denoising_by_ddim_steps": steps_sweep,
         "denoising_mse_held_out": denoising,

@@ -27,9 +27,10 @@ import sys
 import time
 
 from benchmarks.common import print_targets, target, write_report
+from emergence.models import SHIPPED, ModelFileError, check, digest
 from benchmarks.synthesis import PREVIOUS_DRAWS
 
-MODEL = "runs/emergence/model.pt"
+MODEL = str(SHIPPED["engine"])  # the shipped engine; --model for one trained under runs/
 
 
 def recall(engine, records, draws: int, keep: int, temperature: float, k: int) -> dict:
@@ -47,7 +48,7 @@ def recall(engine, records, draws: int, keep: int, temperature: float, k: int) -
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=MODEL, help="trained engine (python -m training.emergence)")
+    ap.add_argument("--model", default=MODEL, help="trained engine (default: the shipped one, emergence/models/engine)")
     ap.add_argument("--records", type=int, help="held-out descriptions to synthesize from (default 300)")
     ap.add_argument("--quick", action="store_true", help="100 records, the two settings only")
     ap.add_argument("--json", help="write the report here")
@@ -63,15 +64,18 @@ def main(argv=None) -> dict:
     from emergence.synthesis.calibrate import _order
     from emergence.synthesis.engine import Engine
     from emergence.synthesis.pipeline import SynthesisService
+    from training.emergence import corpus_dir
 
-    calib = os.path.join(os.path.dirname(os.path.abspath(args.model)), "calibration.jsonl")
-    if not os.path.exists(args.model) or not os.path.exists(calib):
-        print(f"error: need a trained model and its calibration.jsonl: {args.model}, {calib}", file=sys.stderr)
-        raise SystemExit(2)
+    try:
+        check(args.model)  # missing, or not the model its card describes
+        state = torch.load(args.model, map_location="cpu", weights_only=False)
+        calib = os.path.join(corpus_dir(args.model, state, "calibration.jsonl"), "calibration.jsonl")
+    except (ModelFileError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     records = corpus.load(calib)
     order = _order(len(records), 0)
     # the ranking fit took the first `limit` of this order and the confidence fit the next `limit`
-    state = torch.load(args.model, map_location="cpu", weights_only=False)
     fitted = 2 * ((state.get("figures") or {}).get("ranking") or {}).get("records", 400)
     held_out = len(order) > fitted
     if not held_out:
@@ -96,7 +100,7 @@ def main(argv=None) -> dict:
         r = rows[name]
         print(f"{name:<32} draws {draws:>3} keep {keep} T {temp:<4} among first {k}: {r['recall']:.3f}  "
               f"{r['seconds_mean'] * 1000:.0f} ms a request", flush=True)
-    figures = {"model": args.model, "records": len(records), "records_never_fitted_on": held_out,
+    figures = {"model": {"path": args.model, "sha256": digest(args.model)}, "records": len(records), "records_never_fitted_on": held_out,
                "candidates_tried": k, "settings": rows,
                "recall_ratio_service_over_previous": rows["service"]["recall"] / max(rows["previous"]["recall"], 1e-9),
                "time_ratio_service_over_previous": rows["service"]["seconds_mean"] / rows["previous"]["seconds_mean"]}

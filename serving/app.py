@@ -27,7 +27,7 @@ from fastapi import Body, FastAPI, Path
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
@@ -35,10 +35,11 @@ import emergence
 from emergence.energy.reference import lbfgsb_optimum
 from emergence.energy.relax import METHODS, relative_gap, relax
 from emergence.energy.scenarios import dense_ring_spec
-from emergence.energy.spec import SpecError, problem_from_spec
+from emergence.energy.modules import MODULE_KINDS
+from emergence.energy.spec import COUPLING_FAMILIES, SpecError, problem_from_spec
 
-from .errors import ApiError
-from .memory import AddBody, CreateBody, DeleteBody, MemoryFront, SearchBody, memory_root
+from .errors import ApiError, Int
+from .memory import ID_LIMIT, AddBody, CreateBody, DeleteBody, MemoryFront, SearchBody, memory_root
 from .metrics import get_metrics
 from .predict import PREDICT_DESCRIPTION, NVPPredictor, PredictRequest
 from .synthesize import RefineRequest, SynthesizeRequest, ToolSynthesizer
@@ -50,6 +51,36 @@ MAX_COUPLINGS = 1_000_000
 
 EXAMPLE_RELAX_BODY = {"problem": dense_ring_spec(5), "method": "accelerated", "with_optimum": True}
 
+# The shape of a problem spec as JSON Schema: only what problem_from_spec refuses (422 naming the
+# field) whatever the values. Deeper checks stay the server's: each kind's parameters, columns as
+# long as their group, indices in range, weights of existing terms, the size limits.
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "Problem spec (see emergence.energy.spec). Module groups and coupling families are columnar: "
+                   "a scalar broadcasts, a list gives one value per module or coupling. "
+                   f"Limits: {MAX_MODULES} modules, {MAX_COUPLINGS} couplings.",
+    "required": ["modules"],
+    "additionalProperties": False,
+    "properties": {
+        "modules": {"type": "array", "minItems": 1, "description": "Module groups, e.g. {kind: landau, count: 3, a: 1, b: 0.1}.",
+                    "items": {"type": "object", "properties": {
+                        "kind": {"enum": sorted(MODULE_KINDS), "default": "landau"},
+                        "count": {"type": "integer", "minimum": 1, "description": "Modules in the group "
+                                  "(default: the length of its list columns, else 1)."}}}},
+        "couplings": {"type": "array", "items": {
+            "type": "object", "required": ["family", "i", "j", "weight"],
+            "properties": {"family": {"enum": sorted(COUPLING_FAMILIES)},
+                           "i": {"type": "array", "description": "Module indices."},
+                           "j": {"type": "array", "description": "Module indices, as many as i."},
+                           "weight": {"description": "A number >= 0, or one per coupling."}}}},
+        "eta0": {"description": "Starting order parameters in [0, 1]: one number, or one per module."},
+        "weights": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0},
+                    "description": "Weights of named terms (local, or a coupling family)."},
+        "names": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}],
+                  "description": "One label per module."},
+    },
+}
+
 
 # -- envelope models ----------------------------------------------------------------------------
 
@@ -57,14 +88,13 @@ EXAMPLE_RELAX_BODY = {"problem": dense_ring_spec(5), "method": "accelerated", "w
 class RelaxRequest(BaseModel):
     """POST /relax body. Non-finite numbers (NaN, Infinity) are rejected everywhere."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [EXAMPLE_RELAX_BODY]})
+    # strict: "true" or 1 is not a flag, "5" not a step count (JSON ints stay valid floats)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True,
+                              json_schema_extra={"examples": [EXAMPLE_RELAX_BODY]})
 
-    problem: dict[str, Any] = Field(
-        description="Problem spec: {modules: [...], couplings: [...], eta0?, weights?, names?} "
-        "(see emergence.energy.spec). Limits: 200000 modules, 1000000 couplings."
-    )
+    problem: Annotated[dict[str, Any], WithJsonSchema(PROBLEM_SCHEMA)]
     method: Literal[METHODS] = Field("accelerated", description=f"Relaxation method, one of {list(METHODS)}.")
-    max_steps: int = Field(5000, ge=1, le=100_000, description="Iteration budget: steps tried (accelerated, prox), accepted steps (pgd), "
+    max_steps: Int(ge=1, le=100_000) = Field(5000, description="Iteration budget: steps tried (accelerated, prox), accepted steps (pgd), "
                            "sweeps (coordinate), iterations (admm), stage + final steps (homotopy).")
     tol: float = Field(1e-9, ge=0, description="Stop when the (prox-)gradient-mapping inf-norm is at most this; a run that can no "
                        "longer lower the energy ends as 'roundoff' (converged to float64) or 'stalled'.")
@@ -129,6 +159,11 @@ class ErrorItem(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: list[ErrorItem] | str
+
+
+class SynthErrorBody(ErrorBody):
+    cannot_synthesize: dict[str, Any] | None = Field(
+        None, description="With detail[0].type 'cannot_synthesize': the engine's reason and the closest capabilities.")
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -273,6 +308,27 @@ fastapi_app = FastAPI(
 fastapi_app.add_middleware(RequestMetricsMiddleware)
 
 
+def _openapi() -> dict:
+    """FastAPI's OpenAPI document, with the ids' bound exact: FastAPI keeps numeric bounds as
+    floats, and float(2**63 - 1) is 2**63, one id more than the server takes."""
+    if fastapi_app.openapi_schema is None:
+        def exact(node):
+            if isinstance(node, dict):
+                if node.get("exclusiveMaximum") == float(ID_LIMIT):
+                    node["exclusiveMaximum"] = ID_LIMIT
+                for v in node.values():
+                    exact(v)
+            elif isinstance(node, list):
+                for v in node:
+                    exact(v)
+
+        exact(FastAPI.openapi(fastapi_app))
+    return fastapi_app.openapi_schema
+
+
+fastapi_app.openapi = _openapi
+
+
 def _json_safe(x):
     """Non-finite floats as strings ('nan', 'inf'): they can't be written as JSON."""
     if isinstance(x, float) and not math.isfinite(x):
@@ -289,19 +345,33 @@ async def _validation_error(request, exc: RequestValidationError) -> JSONRespons
     # FastAPI's own handler echoes the offending `input`; a NaN there would make it a 500.
     return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
 
-_ERRORS = {422: {"model": ErrorBody, "description": "Invalid body; `loc` names the field."},
-           500: {"model": ErrorBody, "description": "The solver produced a non-finite value."}}
-_MEMORY_ERRORS = {404: {"model": ErrorBody, "description": "No collection of that name (the message lists the known ones)."},
-                  422: {"model": ErrorBody, "description": "Invalid body; `loc` names the field (e.g. vectors[3]), `msg` the reason. "
-                                                           "Nothing of a refused batch is stored."},
-                  503: {"model": ErrorBody, "description": "A shard stayed unavailable past the router's deadline."}}
+
+def _errors(codes: dict[int, str]) -> dict:
+    """`responses=` of a route: each error status it can answer, in the error shape."""
+    return {code: {"model": ErrorBody, "description": text} for code, text in codes.items()}
+
+
+# FastAPI answers 400 for a body it cannot read (e.g. not UTF-8); every route with a body can.
+_BAD_BODY = "The body could not be read (e.g. not UTF-8 text); invalid JSON is a 422."
+_INVALID = "Invalid body; `loc` names the field, `msg` the reason."
+_ERRORS = _errors({400: _BAD_BODY, 422: _INVALID, 500: "The solver produced a non-finite value."})
+_PREDICT_ERRORS = _errors({400: _BAD_BODY, 422: _INVALID, 500: "The prediction failed or was non-finite.",
+                           503: "No NVP model is loaded (the message says why)."})
+_NO_COLLECTION = "No collection of that name (the message lists the known ones)."
+_MEMORY_FAILED = "The memory router failed unexpectedly."
+_SHARD_DOWN = "A shard stayed unavailable past the router's deadline."
+_MEMORY_INVALID = ("Invalid body or collection name; `loc` names the field (e.g. vectors[3]), `msg` the reason. "
+                   "Nothing of a refused batch is stored.")
+_MEMORY_CREATE = _errors({400: _BAD_BODY, 422: _MEMORY_INVALID + " Also: the collection exists with other settings.",
+                          500: _MEMORY_FAILED, 503: _SHARD_DOWN})
+_MEMORY_ERRORS = _errors({400: _BAD_BODY, 404: _NO_COLLECTION, 422: _MEMORY_INVALID, 500: _MEMORY_FAILED, 503: _SHARD_DOWN})
+_MEMORY_STATS = _errors({404: _NO_COLLECTION, 422: "Invalid collection name.", 500: _MEMORY_FAILED, 503: _SHARD_DOWN})
+_MEMORY_LIST = _errors({500: _MEMORY_FAILED, 503: _SHARD_DOWN})
 Collection = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Collection name.")]
-_SYNTH_ERRORS = {422: {"description": "Invalid body (`loc` names the field), or `cannot_synthesize`: no tool the engine "
-                                      "stands behind; the body's `cannot_synthesize` says why and names the closest capabilities."},
-                 503: {"model": ErrorBody, "description": "No engine model is loaded (the message says why)."}}
-_PREDICT_ERRORS = {422: {"model": ErrorBody, "description": "Invalid body; `loc` names the field, `msg` the reason."},
-                   500: {"model": ErrorBody, "description": "The prediction failed or was non-finite."},
-                   503: {"model": ErrorBody, "description": "No NVP model is loaded (the message says why)."}}
+_SYNTH_ERRORS = {**_errors({400: _BAD_BODY, 500: "Synthesis failed unexpectedly.",
+                            503: "No engine model is loaded (the message says why)."}),
+                 422: {"model": SynthErrorBody, "description": "Invalid body (`loc` names the field), or `cannot_synthesize`: "
+                       "no tool the engine stands behind; the body's `cannot_synthesize` says why and names the closest capabilities."}}
 
 
 @serve.deployment(name="EmergenceAPI", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=16)
@@ -368,7 +438,8 @@ class EmergenceAPI:
             logger.exception("/predict failed")
             return ApiError(500, f"prediction failed: {type(exc).__name__}").response()
 
-    @fastapi_app.get("/predict/model", summary="The NVP model behind /predict: loaded or not, history, domains")
+    @fastapi_app.get("/predict/model", responses=_errors({503: "This app was built without the NVP predictor."}),
+                     summary="The NVP model behind /predict: loaded or not, history, domains, model card")
     async def predict_model(self) -> dict:
         try:
             return await self._predictor().info.remote()
@@ -406,7 +477,7 @@ class EmergenceAPI:
             logger.exception(f"{route} failed")
             return ApiError(500, f"{what} failed: {type(exc).__name__}").response()
 
-    @fastapi_app.get("/synthesize/model", summary="The engine behind /synthesize: loaded or not, and its settings")
+    @fastapi_app.get("/synthesize/model", summary="The engine behind /synthesize: loaded or not, its settings, model card")
     async def synthesize_model(self) -> dict:
         if self.synthesizer is None:
             return {"loaded": False, "reason": "this app was built without the synthesis deployment"}
@@ -420,7 +491,7 @@ class EmergenceAPI:
         except ApiError as exc:
             return exc.response()
 
-    @fastapi_app.put("/memory/{collection}", responses=_MEMORY_ERRORS, summary="Create a vector collection (same settings again: no-op)")
+    @fastapi_app.put("/memory/{collection}", responses=_MEMORY_CREATE, summary="Create a vector collection (same settings again: no-op)")
     async def memory_create(self, collection: Collection, body: CreateBody):
         return await self._memory(self.memory.create(collection, body))
 
@@ -438,11 +509,11 @@ class EmergenceAPI:
     async def memory_delete(self, collection: Collection, body: DeleteBody):
         return await self._memory(self.memory.delete(collection, body))
 
-    @fastapi_app.get("/memory/{collection}/stats", responses=_MEMORY_ERRORS, summary="Count, settings and per-shard state")
+    @fastapi_app.get("/memory/{collection}/stats", responses=_MEMORY_STATS, summary="Count, settings and per-shard state")
     async def memory_stats(self, collection: Collection):
         return await self._memory(self.memory.stats(collection))
 
-    @fastapi_app.get("/memory", summary="The collections and their settings")
+    @fastapi_app.get("/memory", responses=_MEMORY_LIST, summary="The collections and their settings")
     async def memory_list(self):
         return await self._memory(self.memory.list())
 
@@ -456,11 +527,11 @@ class AppArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_modules: int = Field(MAX_MODULES, ge=1)
     max_couplings: int = Field(MAX_COUPLINGS, ge=0)
-    model_path: str | None = Field(None, description="NVP model directory; default emergence.nvp.default's.")
+    model_path: str | None = Field(None, description="NVP model directory; default the shipped one (emergence/models/nvp) or $EMERGENCE_NVP_MODEL.")
     log_path: str | None = Field(None, description="Append one energy-vector JSONL record per predicted step here.")
     memory_root: str | None = Field(None, description="Directory of the vector memory; default runs/memory or $EMERGENCE_MEMORY_ROOT.")
     memory_router: str = Field("memory-router", description="Name of the MemoryRouter actor (namespace 'emergence').")
-    engine_path: str | None = Field(None, description="Trained engine (python -m training.emergence); default runs/emergence/model.pt.")
+    engine_path: str | None = Field(None, description="Trained engine (python -m training.emergence); default the shipped one (emergence/models/engine/model.pt) or $EMERGENCE_ENGINE_MODEL.")
     synthesis_threshold: float = Field(0.5, ge=0, le=1.01, description="Confidence (the answer's fitted probability "
                                        "of being right; coherence for older engines) below which /synthesize answers "
                                        "cannot_synthesize (without examples).")

@@ -1,9 +1,13 @@
 """The one error type of the Serve app: an HTTP status and a body detail (FastAPI's 422 shape
-[{loc, msg, type}] or a message). Raised by route logic and deployments alike."""
+[{loc, msg, type}] or a message). Raised by route logic and deployments alike. Also what the
+request models share so that they refuse exactly what their JSON Schema does."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator, Field
 
 
 class ApiError(Exception):
@@ -18,3 +22,20 @@ class ApiError(Exception):
 
     def response(self) -> JSONResponse:
         return JSONResponse(status_code=self.status, content={"detail": self.detail, **self.extra})
+
+
+def exactly_one(**types: str) -> dict:
+    """JSON Schema (a model's json_schema_extra) for "give exactly one of these properties, not
+    null". The route checks it itself, answering 422 naming the field; this makes the schema say so."""
+    return {"oneOf": [{"required": [name], "properties": {name: {"type": t}}} for name, t in types.items()]}
+
+
+def _integral(v):
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+def Int(**bounds):
+    """An integer within `bounds` (ge, le, lt) for strict models: JSON Schema counts 5.0 as an
+    integer, so it is 5 here too, while "5" and true stay refused (pydantic's lax int takes them).
+    The bounds sit inside, so that `Int(...) | None` keeps them in its JSON Schema."""
+    return Annotated[int, Field(**bounds), BeforeValidator(_integral)]

@@ -19,50 +19,57 @@ from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 from emergence.memory import CollectionNotFound, MemoryInputError
 from emergence.memory.spec import INDEX_KINDS, MAX_K, METRICS
 
-from .errors import ApiError
+from .errors import ApiError, Int, exactly_one
 
-Id = Annotated[int, Field(strict=True, ge=0, lt=2**63 - 1)]
-Vector = list[float]
+ID_LIMIT = 2**63 - 1  # ids (and tool ids) are below this
+Id = Int(ge=0, lt=ID_LIMIT)
+# A row of finite numbers; its length must be the collection's dim (checked by the router: 422).
+Vector = Annotated[list[float], Field(min_length=1)]
+# strict: JSON true/"1" are not numbers or flags here; JSON ints stay valid numbers for float fields.
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class CreateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    dim: int = Field(ge=1, le=65_536, description="Vector dimension, fixed for the collection's life.")
+    model_config = STRICT
+    dim: Int(ge=1, le=65_536) = Field(description="Vector dimension, fixed for the collection's life.")
     metric: Literal[METRICS] = "l2"
     index: Literal[INDEX_KINDS] = Field("flat", description="flat (exact), ivf, hnsw or ivfpq (compressed).")
-    shards: int = Field(1, ge=1, le=64)
-    replicas: Literal[0, 1] = 0
-    nlist: int | None = Field(None, ge=1)
-    nprobe: int = Field(16, ge=1)
-    hnsw_m: int = Field(32, ge=2, le=256)
-    ef_search: int = Field(64, ge=1)
-    ef_construction: int = Field(80, ge=1)
-    pq_m: int | None = Field(None, ge=1)
-    pq_bits: int = Field(8, ge=1, le=16)
-    train_size: int | None = Field(None, ge=1)
-    max_batch: int = Field(10_000, ge=1, le=100_000)
+    shards: Int(ge=1, le=64) = 1
+    replicas: Int(ge=0, le=1) = Field(0, description="1: a replica of each shard (reads fail over to it).")
+    nlist: Int(ge=1) | None = None
+    nprobe: Int(ge=1) = 16
+    hnsw_m: Int(ge=2, le=256) = 32
+    ef_search: Int(ge=1) = 64
+    ef_construction: Int(ge=1) = 80
+    pq_m: Int(ge=1) | None = Field(None, description="IVF-PQ sub-quantizers; must divide dim.")
+    pq_bits: Int(ge=1, le=16) = 8
+    train_size: Int(ge=1) | None = Field(None, description="Vectors buffered before IVF training; at least nlist "
+                                         "(and 2**pq_bits for ivfpq).")
+    max_batch: Int(ge=1, le=100_000) = 10_000
 
 
 class AddBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    vectors: list[Vector] = Field(min_length=1, description="Rows of `dim` finite numbers.")
-    ids: list[Id] | None = Field(None, description="One 64-bit id per row (0 <= id < 2**63-1); omitted: random ids are assigned.")
+    model_config = STRICT
+    vectors: list[Vector] = Field(min_length=1, description="Rows of `dim` finite numbers (float32 range).")
+    ids: list[Id] | None = Field(None, json_schema_extra={"uniqueItems": True},
+                                 description="One distinct 64-bit id per row (0 <= id < 2**63-1); omitted: random ids are assigned.")
     metadata: list[dict[str, Any] | None] | None = Field(None, description="One JSON object (or null) per row, at most 64 KiB each.")
     if_exists: Literal["error", "skip", "replace"] = Field("error", description="What to do with an id that is already stored.")
 
 
 class SearchBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # exactly one of `vectors` / `vector`: MemoryFront.search answers 422 otherwise
+    model_config = ConfigDict(**STRICT, json_schema_extra=exactly_one(vectors="array", vector="array"))
     vectors: list[Vector] | None = Field(None, min_length=1, description="Query rows (or give one `vector`).")
-    vector: Vector | None = None
-    k: int = Field(10, ge=1, le=MAX_K)
+    vector: Vector | None = Field(None, description="One query row (or give `vectors`).")
+    k: Int(ge=1, le=MAX_K) = 10
     with_metadata: bool = False
-    nprobe: int | None = Field(None, ge=1, le=65_536, description="IVF lists to visit for this search (default: the collection's).")
-    ef_search: int | None = Field(None, ge=1, le=65_536, description="HNSW search breadth for this search (default: the collection's).")
+    nprobe: Int(ge=1, le=65_536) | None = Field(None, description="IVF lists to visit for this search (default: the collection's).")
+    ef_search: Int(ge=1, le=65_536) | None = Field(None, description="HNSW search breadth for this search (default: the collection's).")
 
 
 class DeleteBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     ids: list[Id] = Field(min_length=1)
 
 

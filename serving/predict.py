@@ -24,16 +24,16 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 from ray import serve
 
 from emergence.nvp.atlas import ALLOWED_SHAPES
 from emergence.nvp.thermo import ThermodynamicViolation, ThermoLimits, check_field, thermo_compile
 
-from .errors import ApiError
+from .errors import ApiError, Int, exactly_one
 from .metrics import get_metrics
 
 logger = logging.getLogger("ray.serve")
@@ -46,7 +46,10 @@ BATCH_WAIT_TIMEOUT_S = 0.01
 USER_CONFIG_KEYS = {"model_path", "log_path", "max_batch_size", "batch_wait_timeout_s"}
 ALLOWED = ", ".join(f"{h}x{w}" for h, w in ALLOWED_SHAPES)
 
-Map = list[list[float]]
+# An H×W map; parse_request refuses (422) empty maps and negative energies, so the schema says so.
+Map = Annotated[list[list[float]], WithJsonSchema({
+    "type": "array", "minItems": 1,
+    "items": {"type": "array", "minItems": 1, "items": {"type": "number", "minimum": 0}}})]
 
 PREDICT_DESCRIPTION = f"""Predict the next energy field E_t+1 (mean and calibrated std) with the NVP model.
 
@@ -81,7 +84,10 @@ model is loaded."""
 class PredictRequest(BaseModel):
     """POST /predict body. Non-finite numbers (NaN, Infinity) are rejected everywhere."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # strict: no coercion ("1" or true are not numbers, 1 is not a flag); JSON ints stay numbers.
+    # Exactly one of field / npy_b64: read_window answers 422 otherwise.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True,
+                              json_schema_extra=exactly_one(field="array", npy_b64="string"))
 
     field: Map | None = Field(None, description="E_t as an H×W nested list. Give this or `npy_b64`.")
     previous: list[Map] | None = Field(
@@ -94,8 +100,8 @@ class PredictRequest(BaseModel):
         None, max_length=64, description="One of the model's domains; omitted or 'unknown' for an unseen domain.")
     dt: float = Field(1.0, gt=0, description="Time step between fields.")
     dx: float = Field(1.0, gt=0, description="Grid spacing.")
-    steps: int | None = Field(
-        None, ge=1, le=100, description="Roll out this many steps; mean/std become lists of maps, one per step.")
+    steps: Int(ge=1, le=100) | None = Field(
+        None, description="Roll out this many steps; mean/std become lists of maps, one per step.")
     energy_budget: float | None = Field(
         None, ge=0, description="Allowed relative drift of the total energy per step (0 = exact conservation).")
     entropy_max: float | None = Field(None, gt=0, description="Ceiling on the entropy of each predicted map (nats).")
@@ -359,6 +365,7 @@ class NVPPredictor:
         self.metrics = get_metrics()
         self.log_path = log_path
         self.model = None
+        self.card: dict | None = None  # the model card beside the model (the shipped one has one)
         self.model_path: Path | None = None
         self.error: str | None = None
         self.requests = 0  # single predictions answered through the batch
@@ -370,12 +377,14 @@ class NVPPredictor:
         # saying why, and GET /predict/model reports it.
         self.model_path = resolve_model_path(model_path)
         try:
+            from emergence.models import check
             from emergence.nvp.train import NVPModel
 
+            self.card = check(self.model_path)  # a shipped model must match its card's checksum
             self.model = NVPModel.load(self.model_path)
             self.error = None
         except Exception as exc:
-            self.model = None
+            self.model = self.card = None
             self.error = f"{type(exc).__name__}: {exc}"
             logger.warning("NVP model not loaded from %s: %s", self.model_path, self.error)
 
@@ -400,7 +409,7 @@ class NVPPredictor:
         if self.model is None:
             out["error"] = self.error
             return out
-        return {**out, **self._model_info()}
+        return {**out, **self._model_info(), "card": self.card}
 
     def _model_info(self) -> dict:
         c, meta = self.model.config, self.model.meta
@@ -423,7 +432,7 @@ class NVPPredictor:
         """The /predict answer as a dict (also callable through a DeploymentHandle); raises PredictError."""
         if self.model is None:
             raise PredictError(503, f"no NVP model loaded from {self.model_path} ({self.error}); "
-                                    "train one with `python -m cluster.local start` or set model_path")
+                                    "set model_path, or restore the shipped one (`git checkout -- emergence/models/nvp`)")
         job = await asyncio.to_thread(parse_request, body, self.model.config)
         if job.steps is None or job.steps == 1:
             result = await self._predict_batch(job)

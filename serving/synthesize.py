@@ -23,44 +23,75 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 
-from .errors import ApiError
+from emergence.models import default_path
+
+from .errors import ApiError, Int, exactly_one
+from .memory import ID_LIMIT
 
 logger = logging.getLogger("ray.serve")
 
-DEFAULT_MODEL = "runs/emergence/model.pt"
+# The shipped engine (emergence/models/engine); EMERGENCE_ENGINE_MODEL or model_path points elsewhere.
+DEFAULT_MODEL = str(default_path("engine"))
 LATENCY_BOUNDARIES = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]
 
 
+# strict: no coercion ("2" is not an arity, 1 is not a string); Any-typed values pass as sent.
+STRICT = ConfigDict(extra="forbid", strict=True)
+# "Not only whitespace": the service strips the text and refuses (422) what is left empty.
+WORDS = r"\S"
+
+
 class Example(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    args: list[Any] = Field(description="Positional arguments of one call.")
+    model_config = STRICT
+    args: list[Any] = Field(min_length=1, max_length=4, description="Positional arguments of one call "
+                            "(as many as the tool's parameters).")
     expected: Any = Field(description="What the tool must return for them.")
 
 
+def _same_arity(k: int) -> dict:
+    """Schema branch: arity k (or unset) and every example giving k arguments."""
+    return {"properties": {"arity": {"enum": [k, None]},
+                           "examples": {"items": {"properties": {"args": {"minItems": k, "maxItems": k}}}}}}
+
+
 class SynthesizeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"intent": "list the distinct domains that an HTML page links to", "arity": 1},
-        {"intent": "keep the numbers above k", "arity": 2,
-         "examples": [{"args": [[1, 5, 9], 4], "expected": [5, 9]}]}]})
-    intent: str = Field(min_length=1, max_length=2000, description="What the tool should do, in words.")
-    arity: int | None = Field(None, ge=1, le=4, description="Number of parameters (default: from the examples, else 1).")
+    # The examples' argument count must agree with `arity` and with each other (the service
+    # answers 422 otherwise): one anyOf branch per arity says so. The documented examples don't
+    # set an arity that another one's `examples` would contradict.
+    model_config = ConfigDict(**STRICT, json_schema_extra={
+        "anyOf": [_same_arity(k) for k in range(1, 5)],
+        "examples": [
+            {"intent": "list the distinct domains that an HTML page links to"},
+            {"intent": "keep the numbers above k", "arity": 2,
+             "examples": [{"args": [[1, 5, 9], 4], "expected": [5, 9]}]}]})
+    intent: str = Field(min_length=1, max_length=2000, pattern=WORDS, description="What the tool should do, in words.")
+    arity: Int(ge=1, le=4) | None = Field(None, description="Number of parameters (default: from the examples, else 1).")
     examples: list[Example] | None = Field(None, max_length=20,
                                            description="Calls the tool must reproduce; checked in the sandbox.")
-    n_candidates: int = Field(10, ge=1, le=64, description="Candidates ranked (and tried against examples).")
+    n_candidates: Int(ge=1, le=64) = Field(10, description="Candidates ranked (and tried against examples).")
+
+
+ABOVE_FIVE = {"name": "above_five", "intent": "keep the numbers above 5, sorted",
+              "params": [{"name": "numbers", "type": "list[int]"}],
+              "steps": [{"op": "FILTER.greater", "args": {"k": {"const": 5}}}, {"op": "SORT.asc"}]}
 
 
 class RefineRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"program": {"name": "sort_numbers", "intent": "sort the numbers",
-                     "params": [{"name": "numbers", "type": "list[int]"}], "steps": [{"op": "SORT.asc"}]},
-         "feedback": "only keep the first 3"},
-        {"tool_id": 1234567890, "feedback": "use semicolons instead",
-         "examples": [{"args": ["a b"], "expected": "a;b"}]}]})
-    feedback: str = Field(min_length=1, max_length=1000, description="What to change, in words.")
-    program: dict | None = Field(None, description="A previous answer's `program` (give this or `tool_id`).")
-    tool_id: int | None = Field(None, ge=0, description="A stored tool's id (give this or `program`).")
-    examples: list[Example] | None = Field(None, max_length=20,
-                                           description="Calls the refined tool must reproduce; checked in the sandbox.")
+    # Exactly one of program / tool_id (the service answers 422 otherwise). Both documented
+    # examples refine a program (a tool_id only exists once stored) of one parameter, so any mix
+    # of their fields is a valid request too.
+    model_config = ConfigDict(**STRICT, json_schema_extra={
+        **exactly_one(program="object", tool_id="integer"),
+        "examples": [
+            {"program": ABOVE_FIVE, "feedback": "above 10 instead"},
+            {"program": ABOVE_FIVE, "feedback": "above 1 instead",
+             "examples": [{"args": [[3, 1, 2]], "expected": [2, 3]}]}]})
+    feedback: str = Field(min_length=1, max_length=1000, pattern=WORDS, description="What to change, in words.")
+    program: dict | None = Field(None, description="A previous answer's `program` (give this or `tool_id`); "
+                                 "a linear pipeline of the DSL's operations.")
+    tool_id: Int(ge=0, lt=ID_LIMIT) | None = Field(None, description="A stored tool's id (give this or `program`).")
+    examples: list[Example] | None = Field(None, max_length=20, description="Calls the refined tool must "
+                                           "reproduce (one argument per parameter of the program); checked in the sandbox.")
 
 
 def cannot_synthesize(detail: dict, field: str = "intent") -> ApiError:
@@ -133,6 +164,7 @@ class ToolSynthesizer:
         self.threshold = threshold  # confidence below which the answer is "cannot synthesize"
         self.memory_root, self.memory_router, self.sandbox_pool = memory_root, memory_router, sandbox_pool
         self.service = None
+        self.card: dict | None = None  # the model card beside the model (the shipped one has one)
         self.load_error = None
         self.metrics = _Metrics()
         self._handles = []  # actor handles the replica must keep
@@ -140,14 +172,16 @@ class ToolSynthesizer:
         self._load()
 
     def _load(self) -> None:
+        from emergence.models import check
         from emergence.synthesis.engine import Engine
         from emergence.synthesis.pipeline import SynthesisService
 
         if not os.path.exists(self.model_path):
-            self.load_error = (f"no engine model at {self.model_path}: train one with "
-                               "`python -m training.emergence --quick` (make run does)")
+            self.load_error = (f"no engine model at {self.model_path}: point model_path at a trained one "
+                               "(`python -m training.emergence`), or leave it unset for the shipped engine")
             return
         try:
+            self.card = check(self.model_path)  # a shipped model must match its card's checksum
             engine = Engine.load(self.model_path, threshold=self.threshold)
             engine.encoder.encode(["warm up"])  # load the sentence encoder now, not on the first request
             memory, router = _memory(self.memory_root, self.memory_router)
@@ -161,7 +195,7 @@ class ToolSynthesizer:
 
     def info(self) -> dict:
         if self.service is None:
-            return {"loaded": False, "reason": self.load_error, "model_path": self.model_path}
+            return {"loaded": False, "reason": self.load_error, "model_path": self.model_path, "card": self.card}
         from emergence.synthesis.ops import OPS
 
         svc, eng = self.service, self.service.engine
@@ -173,7 +207,8 @@ class ToolSynthesizer:
                                   "slot_temperature": svc.example_temperature, "candidates_checked": svc.max_verified,
                                   "second_round": {"samples": svc.wide_samples, "readings_per_draw": svc.wide_keep,
                                                    "slot_temperature": svc.wide_temperature},
-                                  "repair_s": svc.repair_s, "search_s": svc.search_s}}
+                                  "repair_s": svc.repair_s, "search_s": svc.search_s},
+                "card": self.card}
 
     async def synthesize(self, body: dict) -> dict:
         """The /synthesize answer; raises ApiError (422 invalid or cannot synthesize, 503 no model)."""

@@ -254,7 +254,7 @@ def test_predictor_without_a_model_answers_503(tmp_path):
 
     p = NVPPredictor.func_or_class(model_path=str(tmp_path / "none"))
     info = p.info()
-    assert not info["loaded"] and "not an NVP model directory" in info["error"]
+    assert not info["loaded"] and "model file missing" in info["error"] and str(tmp_path / "none") in info["error"]
     with pytest.raises(PredictError) as exc:
         asyncio.run(p.predict(body_lists(fields())))
     assert exc.value.status == 503 and "no NVP model loaded" in exc.value.detail

@@ -29,21 +29,22 @@ import time
 import numpy as np
 
 from cluster.ray_session import ensure_ray
+from emergence.paths import HELP, runs_path
 
 # "words": the denoiser cross-attends to the intent's token vectors. Against the pooled vector alone
 # (3000 programs, 80 epochs): held-out programs sampled exactly 0.91 vs 0.55 of the time, and top-1 on
 # held-out wordings 0.70 vs 0.505.
 # 6000 programs x 5 wordings (for 3000 x 6): the denoiser memorized its training programs (denoising
 # MSE 0.0007 on them, 0.014 on held-out ones); twice the programs halved the held-out figure, and
-# dropout 0.1 then raised top-1 on held-out wordings by 2.5 to 4 points. README: "Benchmark" under synthesis.
+# dropout 0.1 then raised top-1 on held-out wordings by 2.5 to 4 points. docs/decisions/2026-11-24-corpus-size-and-dropout.md.
 # "longer" (per start kind, programs one step past the walk: 4 steps, 5 from a document) is off: 600 of
 # them in 6500 programs (one seed) solved 2 more validation intents, one a 5-step CSV pipeline, and lost 11
-# of 1-3 steps (engine answer 0.525 against 0.637). README: "Choosing on our own validation intents".
+# of 1-3 steps (engine answer 0.525 against 0.637). docs/decisions/2026-11-24-validation-intents.md.
 # 80 diffusion epochs (for 60): denoising MSE on the same held-out descriptions 0.0117 -> 0.0102.
 # Every program of up to 3 steps (10,924; "programs" 11000 keeps them all), 56 diffusion epochs (about
 # as many optimizer steps as 80 on 6000 programs): held-out denoising MSE 0.0108 -> 0.0076 on the
-# 6000-program corpus's held-out programs, 0.0130 -> 0.0079 on this corpus's (8 draws each). README:
-# "Choosing the corpus size again" under synthesis.
+# 6000-program corpus's held-out programs, 0.0130 -> 0.0079 on this corpus's (8 draws each). 
+# docs/decisions/2026-12-07-corpus-size.md.
 # "epochs_swa" (weight averaging after the cosine schedule) is off: 8 epochs at 2e-4 on the 6000-program model
 # moved that MSE 0.01085 -> 0.01060 (four draws each). Nearly all of it is at t >= 150, where x_t is almost
 # noise and only the intent tells which held-out program it is; averaging weights does not change that.
@@ -74,17 +75,63 @@ def encode_cached(texts: list[str], encoder_name: str, cache_path: str, words: b
     if missing:
         enc = make_encoder(encoder_name)
         if words:
-            vecs, ws = enc.encode_words([t for _, t in missing])
+            vecs, ws = _in_chunks(enc.encode_words, [t for _, t in missing], encoder_name)
             wcache.update({k: w for (k, _), w in zip(missing, ws)})
             offsets = np.cumsum([0] + [len(w) for w in wcache.values()])
             _save_npz(words_path, keys=np.array(list(wcache)), offsets=offsets,
                       flat=np.concatenate(list(wcache.values())).astype(np.float16))
         else:
-            vecs = enc.encode([t for _, t in missing])
+            vecs = _in_chunks(enc.encode, [t for _, t in missing], encoder_name)
         cache.update({k: v for (k, _), v in zip(missing, vecs)})
         _save_npz(cache_path, keys=np.array(list(cache)), vectors=np.stack(list(cache.values())))
     emb = np.stack([cache[k] for k in keys]).astype(np.float32)
     return (emb, [wcache[k] for k in keys]) if words else emb
+
+
+def _in_chunks(encode, texts: list[str], name: str, chunk: int = 2048):
+    """encode(texts) in chunks, with a progress bar on stderr when there is more than one chunk;
+    the results joined as one call's would be (arrays, or (arrays, lists) from encode_words)."""
+    from tqdm import tqdm
+
+    parts = []
+    with tqdm(total=len(texts), desc=f"encoding ({name})", unit="text", disable=len(texts) <= chunk,
+              file=sys.stderr) as bar:
+        for i in range(0, len(texts), chunk):
+            parts.append(encode(texts[i:i + chunk]))
+            bar.update(len(texts[i:i + chunk]))
+    if parts and isinstance(parts[0], tuple):
+        return np.concatenate([p[0] for p in parts]), [w for p in parts for w in p[1]]
+    return np.concatenate(parts) if parts else encode([])
+
+
+def corpus_dir(model_path: str, state: dict, need: str = "corpus.jsonl") -> str:
+    """The folder with an engine's corpus.jsonl, calibration.jsonl and embedding caches, which the
+    benchmarks need (serving never does): beside a model trained here, else rebuilt on first use
+    -- the corpus is deterministic given the settings saved in the model -- under
+    runs/cache/engine-<sha256 prefix>."""
+    from emergence.models import digest
+    from emergence.synthesis import corpus
+
+    here = os.path.dirname(os.path.abspath(model_path))
+    if os.path.exists(os.path.join(here, need)):
+        return here
+    settings = state.get("corpus") or {}
+    if missing := [k for k in ("max_programs", "per_program", "max_len", "seed", "longer") if k not in settings]:
+        raise ValueError(f"{model_path}: no corpus.jsonl beside it, and the model does not say how its corpus was built "
+                         f"(missing {missing}); pass the --data folder it was trained with")
+    out = runs_path("cache", f"engine-{digest(model_path)[:12]}")
+    if not os.path.exists(os.path.join(out, "calibration.jsonl")):
+        print(f"rebuilding the engine's corpus under {out} (first use; the benchmarks' baselines need it)",
+              file=sys.stderr, flush=True)
+        os.makedirs(out, exist_ok=True)
+        built = corpus.build(max_len=settings["max_len"], max_programs=settings["max_programs"],
+                             per_program=settings["per_program"], seed=settings["seed"], calibration=2,
+                             longer=settings["longer"])
+        for name, part in (("corpus.jsonl", [r for r in built if r.split != "calib"]),
+                           ("calibration.jsonl", [r for r in built if r.split == "calib"])):
+            corpus.save(part, os.path.join(out, name + ".tmp"))
+            os.replace(os.path.join(out, name + ".tmp"), os.path.join(out, name))  # never half a corpus
+    return out
 
 
 def _save_npz(path: str, **arrays) -> None:
@@ -170,11 +217,14 @@ def make_trainer(data, fit_cfg: dict, *, num_workers: int = 1, use_gpu: bool = F
                  storage_path: str = "runs/train", max_failures: int = 1, cpus_per_worker: float = 1.0,
                  threads: int | None = None):
     import ray
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
         raise ValueError(f"num_workers must be an int ≥ 1, got {num_workers!r}")
+    # Train's print patch tees each worker print() into its logger as well as stdout, so every line
+    # reached the console twice; Ray passes this setting on to the workers
+    os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
     loop = {"data": ray.put(data), "fit": fit_cfg, "use_gpu": use_gpu,
             "threads": threads or max(1, int(cpus_per_worker))}
     return TorchTrainer(
@@ -185,7 +235,10 @@ def make_trainer(data, fit_cfg: dict, *, num_workers: int = 1, use_gpu: bool = F
         run_config=RunConfig(name=name or f"emergence-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
                              storage_path=os.path.abspath(storage_path),
                              failure_config=FailureConfig(max_failures=max_failures),
-                             checkpoint_config=CheckpointConfig(num_to_keep=2)),
+                             checkpoint_config=CheckpointConfig(num_to_keep=2),
+                             # Ray Train's own INFO lines (each report, each checkpoint) stay in the run's
+                             # log files, out of the console: the job prints one line an epoch of its own
+                             logging_config=LoggingConfig(log_level="WARNING")),
     )
 
 
@@ -225,10 +278,13 @@ def check_run(programs: int, per_program: int, longer: int, fit_cfg: dict, num_w
 
 def run(*, programs: int, per_program: int, fit_cfg: dict, encoder: str = "minilm", data_dir: str = "runs/emergence",
         out: str | None = None, seed: int = 0, max_len: int = 3, calibrate_limit: int = 400, longer: int = 0,
-        **kw) -> dict:
+        command: str = "python -m training.emergence", **kw) -> dict:
     import torch
 
+    from emergence.models import provenance
     from emergence.synthesis.fit import Bundle, FitConfig, figures
+
+    started = time.time()
 
     check_run(programs, per_program, longer, fit_cfg, kw.get("num_workers", 1))
     records, data, calib, calib_enc = build_data(programs, per_program, encoder, data_dir, seed, max_len,
@@ -247,8 +303,8 @@ def run(*, programs: int, per_program: int, fit_cfg: dict, encoder: str = "minil
     ranking = calibrate(bundle, encoder, calib, calib_enc, calibrate_limit)
     model = {**state["bundle"], "encoder_name": encoder, "figures": figs,
              "corpus": {"records": len(records), "programs": int(len(set(data.pid.tolist()))), "seed": seed,
-                        "longer": longer},
-             "run_path": result.path}
+                        "longer": longer, "max_programs": programs, "per_program": per_program, "max_len": max_len},
+             "run_path": result.path, "trained": provenance(command, seed, started)}
     _keep_calibration(model, ranking)
     if out:
         _save_model(model, out)
@@ -329,9 +385,10 @@ def parse_args(argv=None):
     ap.add_argument("--max-failures", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", help="run name; an existing run of this name under --storage is resumed")
-    ap.add_argument("--storage", default="runs/train", help="Ray Train storage path")
-    ap.add_argument("--data", default="runs/emergence", help="corpus and embedding cache")
-    ap.add_argument("--out", default="runs/emergence/model.pt", help="the trained model file")
+    ap.add_argument("--storage", default=runs_path("train"), help=f"Ray Train storage path (default: train/ under {HELP})")
+    ap.add_argument("--data", default=runs_path("emergence"), help="corpus and embedding cache (default: emergence/ there)")
+    ap.add_argument("--out", default=runs_path("emergence", "model.pt"),
+                    help="the trained model file (default: emergence/model.pt there; serve it with EMERGENCE_ENGINE_MODEL)")
     ap.add_argument("--address", help="Ray cluster (default: RAY_ADDRESS, else a private local Ray)")
     ap.add_argument("--recalibrate", action="store_true", help="no training: fit --out's ranking weights again on "
                                                                "--data's held-out wordings")
@@ -367,7 +424,8 @@ def main(argv=None) -> dict:
                   longer=args.longer,
                   data_dir=args.data, out=args.out, seed=args.seed, num_workers=args.num_workers,
                   use_gpu=args.use_gpu, name=args.name, storage_path=args.storage, max_failures=args.max_failures,
-                  cpus_per_worker=args.cpus_per_worker)
+                  cpus_per_worker=args.cpus_per_worker,
+                  command=" ".join(["python -m training.emergence", *(sys.argv[1:] if argv is None else argv)]))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
