@@ -26,6 +26,7 @@ import time
 import numpy as np
 import ray
 
+from cluster.ray_session import ensure_ray
 from emergence.energy import partition
 from emergence.energy.relax import Momentum, floor_reason
 
@@ -192,8 +193,7 @@ def main(argv=None) -> dict:
         ap.error("--n: the ring needs at least 3 modules")
     if not 1 <= args.k <= args.n:
         ap.error("--k: need 1 <= k <= n")
-    if not ray.is_initialized():
-        ray.init()
+    ensure_ray()  # the job's cluster, else make run's head, else a private Ray
     t = time.perf_counter()
     workers, infos = start_workers(args.n, args.k, num_cpus=min(1, ray.available_resources().get("CPU", 1) / args.k))
     build_s = time.perf_counter() - t

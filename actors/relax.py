@@ -18,6 +18,7 @@ import time
 import ray
 
 from actors.energy import get_or_create_coordinator
+from cluster.ray_session import ensure_ray
 from emergence.energy.relax import METHODS, RelaxTrace
 from emergence.energy.scenarios import dense_ring_spec
 
@@ -46,8 +47,7 @@ def main(argv=None) -> dict:
             ap.error(f"spec: cannot read {args.spec}: {exc}")
         name = args.name or os.path.splitext(os.path.basename(args.spec))[0]
 
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"), namespace="emergence", configure_logging=False)
+    ensure_ray(namespace="emergence")  # the job's cluster, else make run's head, else a private Ray
     coord = get_or_create_coordinator()
     built = ray.get(coord.build.remote(name, spec), timeout=600)
     t = time.perf_counter()

@@ -94,7 +94,8 @@ def run_size(n: int, repeats: int) -> dict:
 def run_partitioned(n: int, e_star_1000: float, k: int = 2) -> dict:
     import ray
 
-    from actors.partitioned import gather_eta, relax_partitioned, start_workers
+    from actors.partitioned import gather_eta
+    from cluster.ray_session import ensure_ray, relax_partitioned, start_workers
 
     if n % 5:
         raise ValueError("n: the periodic reference optimum needs n divisible by 5")
@@ -105,10 +106,11 @@ def run_partitioned(n: int, e_star_1000: float, k: int = 2) -> dict:
     e_single, e0 = single.energy, single.initial_energy
     del p, single
     gc.collect()
-    if not ray.is_initialized():
-        ray.init(num_cpus=max(2, k), include_dashboard=False, configure_logging=False, log_to_driver=False)
+    ensure_ray(log_to_driver=False, num_cpus=max(2, k))  # joins a running cluster (make run's) when there is one
+    # one CPU a worker where the cluster has them; a smaller cluster shares its CPUs among the k
+    cpus = min(1.0, ray.cluster_resources().get("CPU", k) / k)
     t = time.perf_counter()
-    workers, infos = start_workers(n, k, num_cpus=1)
+    workers, infos = start_workers(n, k, num_cpus=cpus)
     build_s = time.perf_counter() - t
     out = relax_partitioned(workers, infos, max_steps=10_000, tol=1e-10)
     eta = gather_eta(workers)

@@ -2,15 +2,18 @@
 
     python -m cluster.local start    # what `make run` / `emergence up` do
     python -m cluster.local status
-    python -m cluster.local stop
+    python -m cluster.local stop     # what `make stop` does: only this head, never another Ray
 
 The head listens on 127.0.0.1 (GCS 6390, dashboard 8265, metrics 8080) with token auth, which
-Ray 2.60 turns on by default; the Ray CLIs need RAY_AUTH_MODE=token to find the token.
+Ray 2.60 turns on by default; the Ray CLIs need RAY_AUTH_MODE=token to find the token. Its
+session lives under its own temp dir (/tmp/emergence-ray-6390), which is how `stop` tells its
+processes from those of any other Ray on the machine (a test run's, say).
 
-POST /predict serves the NVP model at runs/nvp/default (EMERGENCE_NVP_MODEL overrides): the first
-start trains it (a few minutes, progress on stderr), later starts reuse it. POST /synthesize
-serves the engine at runs/emergence/model.pt (EMERGENCE_ENGINE_MODEL overrides), trained on the
-first start by `python -m training.emergence --quick` (a few minutes more).
+POST /predict and POST /synthesize serve the models shipped in emergence/models (each checked
+against its model card before anything starts); EMERGENCE_NVP_MODEL and EMERGENCE_ENGINE_MODEL
+point them at models you trained. Nothing is trained here. Jobs submitted to this head (and
+`python -m training.*` / `tune.*` run beside it) write their runs under EMERGENCE_RUNS, this
+checkout's runs/ unless set.
 """
 
 from __future__ import annotations
@@ -19,18 +22,22 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
-HOST = "127.0.0.1"
-GCS_PORT = int(os.environ.get("EMERGENCE_GCS_PORT", "6390"))
+from cluster.ray_session import GCS_PORT, HOST
+from emergence.paths import runs_root
+
 DASHBOARD_PORT = int(os.environ.get("EMERGENCE_DASHBOARD_PORT", "8265"))
 SERVE_PORT = int(os.environ.get("EMERGENCE_SERVE_PORT", "8000"))
 GRPC_PORT = int(os.environ.get("EMERGENCE_GRPC_PORT", "50051"))
 METRICS_PORT = int(os.environ.get("EMERGENCE_METRICS_PORT", "8080"))
 NUM_CPUS = int(os.environ.get("EMERGENCE_NUM_CPUS", str(os.cpu_count() or 2)))
+TEMP_DIR = os.environ.get("EMERGENCE_RAY_TEMP_DIR", f"/tmp/emergence-ray-{GCS_PORT}")
 ADDRESS = f"{HOST}:{GCS_PORT}"
 DASHBOARD = f"http://{HOST}:{DASHBOARD_PORT}"
 SERVE_URL = f"http://{HOST}:{SERVE_PORT}"
@@ -44,8 +51,11 @@ def _ray_cli() -> str:
 def _env() -> dict:
     # The venv's bin goes first on PATH: `ray job submit ... -- python -m ...` runs the job's
     # `python` with the head's PATH, and it must be the interpreter that has the project.
+    # EMERGENCE_RUNS: jobs run in a copy of the working dir that Ray deletes with the session, so
+    # their run storage, data and models default to this checkout's runs/ instead.
     path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    return {**os.environ, "PATH": path, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+    return {**os.environ, "PATH": path, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0",
+            "EMERGENCE_RUNS": str(runs_root())}
 
 
 def head_running() -> bool:
@@ -78,71 +88,59 @@ def _predict_curl(model_path: str) -> str:
 
 
 def start() -> None:
+    t0 = time.time()
+    engine_path, model_path = served_models()  # a missing or corrupt model stops us before Ray starts
     if head_running():
-        print(f"Ray head already running at {ADDRESS}")
+        print(f"Ray head already running at {ADDRESS}: deploying onto it")
     else:
         cmd = [_ray_cli(), "start", "--head", f"--node-ip-address={HOST}", f"--port={GCS_PORT}", f"--num-cpus={NUM_CPUS}",
-               "--include-dashboard=true", f"--dashboard-host={HOST}", f"--dashboard-port={DASHBOARD_PORT}",
-               f"--metrics-export-port={METRICS_PORT}", "--disable-usage-stats"]
-        print("$", " ".join(cmd))
-        subprocess.run(cmd, env=_env(), check=True)
-    model_path = deploy()
+               f"--temp-dir={TEMP_DIR}", "--include-dashboard=true", f"--dashboard-host={HOST}",
+               f"--dashboard-port={DASHBOARD_PORT}", f"--metrics-export-port={METRICS_PORT}", "--disable-usage-stats"]
+        print(f"Starting the Ray head at {ADDRESS} (session and logs under {TEMP_DIR})")
+        r = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+        if r.returncode != 0:  # Ray's own banner only when it failed: it says why
+            sys.stdout.write(r.stdout + r.stderr)
+            raise SystemExit(f"`ray start` failed (exit {r.returncode})")
+    deploy(engine_path, model_path)
     print(f"""
-Emergence is up.
+Emergence is up ({time.time() - t0:.0f} s).
+  Engine          {engine_path}
+  NVP model       {model_path}
   Ray dashboard   {DASHBOARD}
   Serve API       {SERVE_URL}   (OpenAPI docs: {SERVE_URL}/docs)
   Metrics         http://{HOST}:{METRICS_PORT}/metrics   (Prometheus config: cluster/prometheus.yml)
 
 Try:
-  curl -s {SERVE_URL}/healthz
-  curl -s -X POST {SERVE_URL}/relax -H 'content-type: application/json' \\
-       -d '{{"problem": {{"modules": [{{"kind": "gating", "count": 5, "a": 0.15, "b": 0.05, "gain": [0, 0.02, 0.04, 0.06, 0.08]}}],
-            "couplings": [{{"family": "quadratic", "i": [0,1,2,3,4], "j": [1,2,3,4,0], "weight": 0.6}}]}}, "with_optimum": true}}'
-  curl -s -X PUT {SERVE_URL}/memory/notes -H 'content-type: application/json' -d '{{"dim": 4, "index": "hnsw", "shards": 2}}'
-  curl -s -X POST {SERVE_URL}/memory/notes/add -H 'content-type: application/json' -d '{{"vectors": [[1,0,0,0],[0,1,0,0]], "ids": [1,2], "metadata": [{{"text": "first"}}, {{"text": "second"}}]}}'
-  curl -s -X POST {SERVE_URL}/memory/notes/search -H 'content-type: application/json' -d '{{"vector": [0.9,0.1,0,0], "k": 1, "with_metadata": true}}'
   curl -s -X POST {SERVE_URL}/synthesize -H 'content-type: application/json' -d '{{"intent": "keep the words longer than four letters"}}'
-  curl -s -X POST {SERVE_URL}/synthesize -H 'content-type: application/json' \\
-       -d '{{"intent": "add k to every number", "examples": [{{"args": [[1, 2], 3], "expected": [4, 5]}}]}}'
-  curl -s -X POST {SERVE_URL}/synthesize/refine -H 'content-type: application/json' \\
-       -d '{{"program": {{"name": "sort_numbers", "intent": "sort the numbers", "params": [{{"name": "numbers", "type": "list[int]"}}], "steps": [{{"op": "SORT.asc"}}]}}, "feedback": "then keep the first 3"}}'
-  curl -s {SERVE_URL}/predict/model          # the NVP model: history, domains ({model_path})
+  curl -s {SERVE_URL}/synthesize/model            # the engine, its settings and model card
+  curl -s -X POST {SERVE_URL}/relax -H 'content-type: application/json' \
+       -d '{{"problem": {{"modules": [{{"kind": "gating", "count": 5, "a": 0.15, "b": 0.05, "gain": [0, 0.02, 0.04, 0.06, 0.08]}}],
+            "couplings": [{{"family": "quadratic", "i": [0,1,2,3,4], "j": [1,2,3,4,0], "weight": 0.6}}]}}}}'
   {_predict_curl(model_path)}
   RAY_AUTH_MODE=token ray job submit --address {DASHBOARD} --working-dir . -- python -m tune.coupling --quick
-  RAY_AUTH_MODE=token ray job submit --address {DASHBOARD} --working-dir . -- python -m actors.sandbox_worker --code tool.py --entry NAME --tests tests.json
+More: README.md (one example per capability), docs/api.md (every route).
 Stop with: make stop
 """)
 
 
-ENGINE_MODEL = os.environ.get("EMERGENCE_ENGINE_MODEL", "runs/emergence/model.pt")
+def served_models() -> tuple[str, str]:
+    """(engine, NVP model) that the app will serve: the shipped ones, or EMERGENCE_ENGINE_MODEL /
+    EMERGENCE_NVP_MODEL; each checked (its card's checksum) so a bad file is named before Ray starts."""
+    from emergence.models import ModelFileError, check, default_path
+
+    paths = (os.path.abspath(default_path("engine")), os.path.abspath(default_path("nvp")))
+    for path in paths:
+        try:
+            check(path)
+        except ModelFileError as exc:
+            raise SystemExit(f"error: {exc}") from None
+    return paths
 
 
-def ensure_engine_model(path: str = ENGINE_MODEL) -> str:
-    """The engine for /synthesize; trained (quick) when missing, in its own private Ray, with its
-    progress on this terminal. If training fails, /synthesize answers 503 saying so."""
-    path = os.path.abspath(path)
-    if not os.path.exists(path):
-        print("Training the default Emergence Engine model (first start only; a few minutes on 2 cores)")
-        rc = subprocess.call([sys.executable, "-m", "training.emergence", "--quick", "--out", path,
-                              "--data", os.path.dirname(path)])
-        if rc != 0:
-            print(f"engine training failed (exit {rc}); POST /synthesize will answer 503 until "
-                  f"`python -m training.emergence --quick --out {path}` succeeds")
-    print(f"Engine model: {path}")
-    return path
-
-
-def deploy() -> str:
-    """Deploy the Serve app (detached) and the shared energy coordinator onto the running head.
-    Trains the default NVP model first when there is none; returns its path."""
-    from emergence.nvp.default import DEFAULT_MODEL_DIR, ensure_default_model
-
-    # Trained here, before Ray is joined, with its progress bar on this terminal; a replica
-    # would train it silently and past the health-check deadline.
-    model_path = os.path.abspath(ensure_default_model(DEFAULT_MODEL_DIR, progress=True))
-    print(f"NVP model: {model_path}")
-    engine_path = ensure_engine_model()
-
+def deploy(engine_path: str | None = None, model_path: str | None = None) -> None:
+    """Deploy the Serve app (detached) and the shared actors onto the running head."""
+    if engine_path is None or model_path is None:
+        engine_path, model_path = served_models()
     os.environ["RAY_AUTH_MODE"] = "token"  # a driver joining a token-auth head must say so
     import ray
     from ray import serve
@@ -180,25 +178,74 @@ def deploy() -> str:
             raise SystemExit(f"Serve did not answer on {SERVE_URL}/healthz within 120 s; see `ray status` and the dashboard")
     finally:
         ray.shutdown()
-    return model_path
 
 
 def stop() -> None:
+    """Stop this head's processes (found by its temp dir) and nothing else: never `ray stop`, which
+    ends every Ray on the machine, a test run's too."""
     if head_running():
         os.environ["RAY_AUTH_MODE"] = "token"
         try:
+            import logging
+
             import ray
             from ray import serve
 
+            logging.getLogger("ray.serve").setLevel(logging.WARNING)  # no "nothing to shut down" chatter
             ray.init(address=ADDRESS, configure_logging=False, log_to_driver=False)
             serve.shutdown()
             ray.shutdown()
         except Exception as exc:  # stopping must go on even if Serve is already gone
             print(f"(serve shutdown: {exc})")
-    subprocess.run([_ray_cli(), "stop"], env=_env(), check=False)
+    procs = head_processes()
+    if not procs:
+        print(f"no Ray head of ours is running (none under {TEMP_DIR})")
+    else:
+        print(f"stopping the Ray head at {ADDRESS}: {len(procs)} processes")
+        _terminate(procs)
     from emergence.sandbox.cgroup import reap_stale
 
     reap_stale()  # the sandbox workers' cgroups (their processes are gone with Ray)
+
+
+def head_processes(temp_dir: str = TEMP_DIR) -> list:
+    """This head's processes: those whose command line names its temp dir (GCS, raylet, dashboard,
+    monitors), and every descendant of them (workers, actors, Serve replicas)."""
+    import psutil
+
+    marker = os.path.join(temp_dir, "")
+    roots = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if any(marker in arg or arg.endswith("=" + temp_dir) for arg in p.info["cmdline"] or ()):
+                roots.append(p)
+        except (psutil.Error, TypeError):
+            continue
+    found = {p.pid: p for p in roots}
+    for p in roots:
+        try:
+            found.update({c.pid: c for c in p.children(recursive=True)})
+        except psutil.Error:
+            continue
+    found.pop(os.getpid(), None)
+    return list(found.values())
+
+
+def _terminate(procs: list, grace_s: float = 10.0) -> None:
+    import psutil
+
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGTERM)
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=5)
 
 
 def status() -> int:
@@ -215,6 +262,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Local Ray head + Serve app for Emergence.")
     ap.add_argument("action", choices=["start", "stop", "status", "deploy"])
     args = ap.parse_args(argv)
+    # before anything imports ray: it reads the auth mode once, and this head uses token auth
+    os.environ["RAY_AUTH_MODE"] = "token"
     if args.action == "deploy":
         deploy()
         return 0

@@ -8,6 +8,10 @@ import socket
 
 import pytest
 
+# Jobs and benchmarks that the tests start never join a cluster a user has running (`make run`'s
+# head): they use the session's Ray, or a private one (cluster.ray_session).
+os.environ["EMERGENCE_JOIN_HEAD"] = "0"
+
 
 def free_port() -> int:
     with socket.socket() as s:

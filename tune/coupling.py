@@ -41,12 +41,13 @@ gap = final_energy - lbfgs_energy (an L-BFGS-B optimum of the same box problem, 
 Outputs under --out: coupling_<search>.parquet (one row per trial, clean column names),
 coupling_<search>.png (heatmaps of delta_f and hazard_mean over (w_gate, cost); a scatter for ASHA's
 random samples) and coupling_<search>.json (the summary `main` returns). Tune's own experiment folder
-goes under --storage (default ./runs/tune) with a unique name per run, so a rerun never resumes or
+goes under --storage (default runs/tune, see emergence.paths) with a unique name per run, so a rerun never resumes or
 overwrites an earlier one.
 
 Ray: when Ray is already initialised (tests, a caller's session) it is used as is; inside
 `ray job submit` (RAY_ADDRESS set) or with --address, `ray.init` connects to that cluster;
-otherwise a local Ray with 2 CPUs is started and shut down again at the end.
+otherwise `make run`'s head when it is up (cluster.ray_session), else a
+local Ray with 2 CPUs is started and shut down again at the end.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from cluster.ray_session import ensure_ray
+from emergence.paths import HELP, runs_path
 from emergence.energy.modules import gate_eta, gate_hazard
 from emergence.energy.problem import EnergyProblem
 from emergence.energy.reference import lbfgsb_optimum
@@ -407,8 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-gap", action="store_true", help="skip the L-BFGS-B reference optimum (gap = NaN)")
     ap.add_argument("--cpus-per-trial", type=finite_number, default=0.5, help="Tune resources per trial (default 0.5)")
     ap.add_argument("--max-concurrent", type=int, default=2, help="max_concurrent_trials (default 2)")
-    ap.add_argument("--out", default="runs/coupling", help="folder for the Parquet table, heatmap PNG and summary JSON")
-    ap.add_argument("--storage", default="runs/tune", help="Tune storage_path (default ./runs/tune; each run gets a unique name)")
+    ap.add_argument("--out", default=runs_path("coupling"), help=f"folder for the Parquet table, heatmap PNG and summary JSON (default: coupling/ under {HELP})")
+    ap.add_argument("--storage", default=runs_path("tune"), help=f"Tune storage_path (default: tune/ under {HELP}; each run gets a unique name)")
     ap.add_argument("--address", default=None, help="Ray cluster to connect to (default: RAY_ADDRESS, else start a local Ray)")
     ap.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0, help="Tune's console verbosity (default 0)")
     return ap

@@ -30,12 +30,13 @@ it, trial seconds, its checkpoint), loss_weights_curves.parquet (one row per tri
 loss_weights.png (val_skill over λ₁ x λ₂, val_skill against the learning rate, learning curves)
 and loss_weights.json (the summary `main` returns, with the best config: the highest val_skill at
 the last epoch run, as Tune's `get_best_result(scope="last")`). Tune's experiment and the trials'
-Train runs go under --storage (default ./runs/tune) with a unique name per run, so a rerun never
+Train runs go under --storage (default runs/tune, see emergence.paths) with a unique name per run, so a rerun never
 resumes or overwrites an earlier one.
 
 Ray: when Ray is already initialised (tests, a caller's session) it is used as is; inside
 `ray job submit` (RAY_ADDRESS set) or with --address, `ray.init` connects to that cluster;
-otherwise a local Ray with 2 CPUs and the dashboard (Tune's cleanup of Train v2 runs needs the
+otherwise `make run`'s head when it is up (cluster.ray_session), else a local Ray with 2 CPUs
+and the dashboard (Tune's cleanup of Train v2 runs needs the
 State API) is started and shut down again at the end.
 """
 
@@ -50,6 +51,7 @@ import uuid
 import numpy as np
 
 from cluster.ray_session import ensure_ray
+from emergence.paths import HELP, runs_path
 
 METRIC, MODE = "val_skill", "max"
 TIME_ATTR = "epoch"  # the trainer's epoch counter: ASHA's rungs are epochs
@@ -416,8 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="trials at once (default 1: a second 1-worker trial does not fit on 2 CPUs)")
     ap.add_argument("--seed", type=int, default=0, help="seeds the sampled configs, the model init and the data (default 0)")
     ap.add_argument("--name", help="Tune experiment name (default: unique per run; an existing name is an error)")
-    ap.add_argument("--out", default="runs/loss_weights", help="folder for the Parquet tables, plot and summary JSON")
-    ap.add_argument("--storage", default="runs/tune", help="Tune storage_path (default ./runs/tune)")
+    ap.add_argument("--out", default=runs_path("loss_weights"), help=f"folder for the Parquet tables, plot and summary JSON (default: loss_weights/ under {HELP})")
+    ap.add_argument("--storage", default=runs_path("tune"), help=f"Tune storage_path (default: tune/ under {HELP}; each run gets a unique name)")
     ap.add_argument("--address", default=None, help="Ray cluster to connect to (default: RAY_ADDRESS, else start a local Ray)")
     ap.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0,
                     help="Tune's console verbosity; >= 1 also streams the trials' worker logs (default 0)")
