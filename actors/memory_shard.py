@@ -35,6 +35,7 @@ from ray.exceptions import ActorUnavailableError, RayActorError
 from emergence.memory import CollectionNotFound, CollectionSpec, DurableCollection, MemoryInputError
 from emergence.memory.sharding import merge_topk, shard_of
 from emergence.memory.validate import as_ids, as_if_exists, as_k, as_metadata, as_search_params, as_vectors
+from emergence.paths import runs_path
 
 ROUTER_NAME = "memory-router"
 NAMESPACE = "emergence"
@@ -45,7 +46,7 @@ SHARD_DOWN = (RayActorError, ActorUnavailableError)
 
 
 def default_root() -> str:
-    return os.path.abspath(os.environ.get("EMERGENCE_MEMORY_ROOT", os.path.join("runs", "memory")))
+    return os.path.abspath(os.environ.get("EMERGENCE_MEMORY_ROOT") or runs_path("memory"))
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)

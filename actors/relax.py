@@ -19,6 +19,7 @@ import ray
 
 from actors.energy import get_or_create_coordinator
 from cluster.ray_session import ensure_ray
+from emergence.paths import HELP, runs_path
 from emergence.energy.relax import METHODS, RelaxTrace
 from emergence.energy.scenarios import dense_ring_spec
 
@@ -33,7 +34,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--tol", type=float, default=1e-9)
     ap.add_argument("--name", default=None, help="problem name on the coordinator (default: from the file)")
     ap.add_argument("--keep", action="store_true", help="keep the problem on the coordinator afterwards (default: drop it)")
-    ap.add_argument("--out", default="runs/relax", help="folder for trace.parquet, budgets.parquet, trace.png and summary.json")
+    ap.add_argument("--out", default=runs_path("relax"),
+                    help=f"folder for trace.parquet, budgets.parquet, trace.png and summary.json (default: relax/ under {HELP})")
     args = ap.parse_args(argv)
     if args.dense_ring is not None:
         if args.dense_ring < 3:

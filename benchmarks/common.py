@@ -7,6 +7,8 @@ import os
 import platform
 import time
 
+from cluster import ray_session
+
 
 def target(value: float, goal: float, kind: str = "<=") -> dict:
     """A target with `met` computed from value and goal, never typed in."""
@@ -22,7 +24,9 @@ def write_report(path: str | None, name: str, figures: dict, targets: dict, argv
         "benchmark": name,
         "command": "python -m benchmarks." + name + (" " + " ".join(argv) if argv else ""),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    # timings taken on make run's head share it with whatever it serves
+                    **({"ray": ray_session.JOINED} if ray_session.JOINED else {})},
         "figures": figures,
         "targets": targets,
     }

@@ -94,8 +94,8 @@ def run_size(n: int, repeats: int) -> dict:
 def run_partitioned(n: int, e_star_1000: float, k: int = 2) -> dict:
     import ray
 
-    from actors.partitioned import gather_eta
-    from cluster.ray_session import ensure_ray, relax_partitioned, start_workers
+    from actors.partitioned import gather_eta, relax_partitioned, start_workers
+    from cluster.ray_session import ensure_ray
 
     if n % 5:
         raise ValueError("n: the periodic reference optimum needs n divisible by 5")

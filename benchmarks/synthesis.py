@@ -262,7 +262,10 @@ def main(argv=None) -> dict:
     engine.encoder.encode(["warm up"])  # load the encoder before timing anything
 
     from training.emergence import corpus_dir, encode_cached
-    data_dir = corpus_dir(args.model, state)
+    try:
+        data_dir = corpus_dir(args.model, state)
+    except ValueError as exc:
+        ap.error(str(exc))
     records = corpus.load(os.path.join(data_dir, "corpus.jsonl"))
     enc_name = state.get("encoder_name", "minilm")
     cache = os.path.join(data_dir, f"embeddings-{enc_name}.npz")

@@ -37,7 +37,7 @@ SERVE_PORT = int(os.environ.get("EMERGENCE_SERVE_PORT", "8000"))
 GRPC_PORT = int(os.environ.get("EMERGENCE_GRPC_PORT", "50051"))
 METRICS_PORT = int(os.environ.get("EMERGENCE_METRICS_PORT", "8080"))
 NUM_CPUS = int(os.environ.get("EMERGENCE_NUM_CPUS", str(os.cpu_count() or 2)))
-TEMP_DIR = os.environ.get("EMERGENCE_RAY_TEMP_DIR", f"/tmp/emergence-ray-{GCS_PORT}")
+TEMP_DIR = os.path.abspath(os.environ.get("EMERGENCE_RAY_TEMP_DIR", f"/tmp/emergence-ray-{GCS_PORT}"))
 ADDRESS = f"{HOST}:{GCS_PORT}"
 DASHBOARD = f"http://{HOST}:{DASHBOARD_PORT}"
 SERVE_URL = f"http://{HOST}:{SERVE_PORT}"
@@ -54,8 +54,11 @@ def _env() -> dict:
     # EMERGENCE_RUNS: jobs run in a copy of the working dir that Ray deletes with the session, so
     # their run storage, data and models default to this checkout's runs/ instead.
     path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    # RAY_API_SERVER_ADDRESS: the head's own session (its address file) is under TEMP_DIR, so Train's
+    # placement-group cleaner and Tune, running on the head, are told its dashboard instead of
+    # auto-detecting -- which finds nothing, or another Ray on the machine.
     return {**os.environ, "PATH": path, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0",
-            "EMERGENCE_RUNS": str(runs_root())}
+            "EMERGENCE_RUNS": str(runs_root()), "RAY_API_SERVER_ADDRESS": DASHBOARD}
 
 
 def head_running() -> bool:
@@ -198,7 +201,10 @@ def stop() -> None:
         except Exception as exc:  # stopping must go on even if Serve is already gone
             print(f"(serve shutdown: {exc})")
     procs = head_processes()
-    if not procs:
+    if not procs and head_running():
+        print(f"a Ray head answers at {ADDRESS}, but none of its processes runs under {TEMP_DIR}: it was not "
+              "started by this make run, so it is left alone (`ray stop` ends it, and every other Ray here)")
+    elif not procs:
         print(f"no Ray head of ours is running (none under {TEMP_DIR})")
     else:
         print(f"stopping the Ray head at {ADDRESS}: {len(procs)} processes")
@@ -209,15 +215,22 @@ def stop() -> None:
 
 
 def head_processes(temp_dir: str = TEMP_DIR) -> list:
-    """This head's processes: those whose command line names its temp dir (GCS, raylet, dashboard,
-    monitors), and every descendant of them (workers, actors, Serve replicas)."""
+    """This head's processes: those started with a `--flag=` argument naming its temp dir (GCS,
+    raylet, dashboard, monitors: --temp-dir=, --session-dir=, --log_dir=, ...), and every
+    descendant of them (workers, actors, Serve replicas). A `tail` or editor open on one of its
+    log files names the path without such a flag, and is left alone."""
     import psutil
 
-    marker = os.path.join(temp_dir, "")
+    temp_dir = os.path.abspath(temp_dir)
+
+    def names_it(arg: str) -> bool:
+        flag, eq, value = arg.partition("=")
+        return flag.startswith("--") and bool(eq) and (value == temp_dir or value.startswith(temp_dir + os.sep))
+
     roots = []
     for p in psutil.process_iter(["pid", "cmdline"]):
         try:
-            if any(marker in arg or arg.endswith("=" + temp_dir) for arg in p.info["cmdline"] or ()):
+            if any(names_it(arg) for arg in p.info["cmdline"] or ()):
                 roots.append(p)
         except (psutil.Error, TypeError):
             continue

@@ -28,6 +28,9 @@ def head_address() -> str | None:
         return None
 
 
+JOINED: str | None = None  # which Ray this process's ensure_ray joined or started, for reports
+
+
 def ensure_ray(address: str | None = None, *, dashboard: bool = False, log_to_driver: bool = True,
                num_cpus: int = 2, namespace: str | None = None) -> bool:
     """Initialise Ray unless it already is; True when this call started or connected it.
@@ -36,25 +39,24 @@ def ensure_ray(address: str | None = None, *, dashboard: bool = False, log_to_dr
     is for jobs that run Ray Train: its placement-group cleaner finds the cluster through the
     State API and, without an address, auto-detects -- which fails when another Ray runs on this
     host (say `make run`'s) -- so a private Ray's dashboard is named to every process of the job."""
+    global JOINED
     if "ray" in sys.modules and sys.modules["ray"].is_initialized():
         return False
-    address = address or os.environ.get("RAY_ADDRESS")
-    joined_head = False
-    if not address and (address := head_address()):
-        joined_head = True
-        # make run's head uses token auth; Ray reads the mode once, so say it before its first use
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
+    address = address or os.environ.get("RAY_ADDRESS") or head_address()
+    if address in (HEAD_ADDRESS, f"ray://{HEAD_ADDRESS}"):
+        use_token_auth()  # make run's head uses token auth
     import ray
 
     if address:
         ctx = ray.init(address=address, log_to_driver=log_to_driver, configure_logging=False, namespace=namespace)
-        where = "make run's head" if joined_head else "the cluster"
-        _say(f"joined {where} at {address} (dashboard {_url(ctx)})")
+        where = "make run's head" if address == HEAD_ADDRESS else "the cluster"
+        JOINED = f"joined {where} at {address}"
+        _say(f"{JOINED} (dashboard {_url(ctx)})")
     elif not dashboard:
         ray.init(address="local", num_cpus=num_cpus, log_to_driver=log_to_driver, configure_logging=False,
                  namespace=namespace)
-        _say(f"no cluster to join (none at {HEAD_ADDRESS}; `make run` starts one): started a private local Ray "
-             f"with {num_cpus} CPUs for this job")
+        JOINED = f"a private local Ray with {num_cpus} CPUs"
+        _say(f"no cluster to join (none at {HEAD_ADDRESS}; `make run` starts one): started {JOINED} for this job")
     else:
         with socket.socket() as s:
             s.bind((HOST, 0))
@@ -62,9 +64,31 @@ def ensure_ray(address: str | None = None, *, dashboard: bool = False, log_to_dr
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=True, dashboard_host=HOST, dashboard_port=port,
                  runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": f"http://{HOST}:{port}"}},
                  log_to_driver=log_to_driver, configure_logging=False, namespace=namespace)
-        _say(f"no cluster to join (none at {HEAD_ADDRESS}; `make run` starts one): started a private local Ray "
-             f"with {num_cpus} CPUs for this job, dashboard http://{HOST}:{port}")
+        JOINED = f"a private local Ray with {num_cpus} CPUs"
+        _say(f"no cluster to join (none at {HEAD_ADDRESS}; `make run` starts one): started {JOINED} for this job, "
+             f"dashboard http://{HOST}:{port}")
     return True
+
+
+def use_token_auth() -> None:
+    """Say token auth before joining make run's head. Ray caches its auth mode once read, so the
+    cached config is refreshed too, as Ray itself does when it turns token auth on."""
+    os.environ["RAY_AUTH_MODE"] = "token"
+    if "ray" in sys.modules:
+        from ray._raylet import Config
+
+        Config.initialize("")
+
+
+def quiet_train_console():
+    """A Ray Train RunConfig's logging_config that keeps Train's own INFO lines (each report, each
+    checkpoint) in the run's log files and off the console; and no print patch on the workers
+    (it tees every worker print() into Train's logger as well as stdout, so each line came twice;
+    Ray passes the setting on to the workers). The jobs print one line an epoch of their own."""
+    from ray.train import LoggingConfig
+
+    os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
+    return LoggingConfig(log_level="WARNING")
 
 
 def _url(ctx) -> str:

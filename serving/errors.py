@@ -7,7 +7,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi.responses import JSONResponse
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, ConfigDict, Field
+
+# The request models' config: unknown keys refused, no type coercion ("true" is no bool), no NaN.
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class ApiError(Exception):
@@ -31,7 +34,9 @@ def exactly_one(**types: str) -> dict:
 
 
 def _integral(v):
-    return int(v) if isinstance(v, float) and v.is_integer() else v
+    # only where the float is exact: above 2**53 a JSON number like 9007199254740993.0 has already
+    # been rounded to another integer, so it stays a float and is refused
+    return int(v) if isinstance(v, float) and v.is_integer() and abs(v) <= 2**53 else v
 
 
 def Int(**bounds):

@@ -19,14 +19,13 @@ from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 from emergence.memory import CollectionNotFound, MemoryInputError
 from emergence.memory.spec import INDEX_KINDS, MAX_K, METRICS
 
-from .errors import ApiError, Int, exactly_one
+from .errors import ApiError, Int, STRICT, exactly_one
 
 ID_LIMIT = 2**63 - 1  # ids (and tool ids) are below this
 Id = Int(ge=0, lt=ID_LIMIT)
 # A row of finite numbers; its length must be the collection's dim (checked by the router: 422).
 Vector = Annotated[list[float], Field(min_length=1)]
 # strict: JSON true/"1" are not numbers or flags here; JSON ints stay valid numbers for float fields.
-STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class CreateBody(BaseModel):

@@ -25,7 +25,7 @@ from ray import serve
 
 from emergence.models import default_path
 
-from .errors import ApiError, Int, exactly_one
+from .errors import ApiError, Int, STRICT, exactly_one
 from .memory import ID_LIMIT
 
 logger = logging.getLogger("ray.serve")
@@ -36,7 +36,6 @@ LATENCY_BOUNDARIES = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 1
 
 
 # strict: no coercion ("2" is not an arity, 1 is not a string); Any-typed values pass as sent.
-STRICT = ConfigDict(extra="forbid", strict=True)
 # "Not only whitespace": the service strips the text and refuses (422) what is left empty.
 WORDS = r"\S"
 

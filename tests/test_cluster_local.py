@@ -54,6 +54,8 @@ def test_stop_ends_only_the_heads_processes(tmp_path):
     ours_dir = str(tmp_path / "emergence-ray-1")
     ours = _stand_in(tmp_path, [f"--session-dir={ours_dir}/session_x", f"--temp-dir={ours_dir}"])
     theirs = _stand_in(tmp_path, [f"--session-dir={ours_dir}0/session_y"])  # another Ray: a longer name
+    viewer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                               f"{ours_dir}/session_x/logs/raylet.out"])  # a `tail` on one of its logs
     try:
         our_kids = _wait_children(ours)
         their_kids = _wait_children(theirs)
@@ -63,8 +65,9 @@ def test_stop_ends_only_the_heads_processes(tmp_path):
         assert ours.wait(timeout=10) is not None
         assert not any(psutil.pid_exists(k.pid) and psutil.Process(k.pid).status() != psutil.STATUS_ZOMBIE
                        for k in our_kids)
-        assert theirs.poll() is None and all(k.is_running() for k in their_kids)
+        assert theirs.poll() is None and all(k.is_running() for k in their_kids) and viewer.poll() is None
     finally:
+        viewer.kill()
         for p in (ours, theirs):
             for k in psutil.Process(p.pid).children(recursive=True) if psutil.pid_exists(p.pid) else []:
                 k.kill()

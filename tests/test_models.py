@@ -83,8 +83,12 @@ def test_a_model_without_a_card_loads_unchecked_and_a_bad_card_is_named(tmp_path
     model = tmp_path / "model.pt"
     model.write_bytes(b"weights")
     assert check(model) is None
-    (tmp_path / "README.md").write_text("# no front matter\n")
-    with pytest.raises(ModelFileError, match="front matter"):
+    (tmp_path / "README.md").write_text("# an ordinary README, no front matter\n")
+    assert check(model) is None
+    (tmp_path / "README.md").write_text("---\npath: x/other.pt\nsha256: '00'\n---\n")
+    assert check(model) is None  # the card of another file in the folder
+    (tmp_path / "README.md").write_text("---\nmodel: engine\n---\n")
+    with pytest.raises(ModelFileError, match="names no sha256"):
         check(model)
 
 

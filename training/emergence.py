@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from cluster.ray_session import ensure_ray
+from cluster.ray_session import ensure_ray, quiet_train_console
 from emergence.paths import HELP, runs_path
 
 # "words": the denoiser cross-attends to the intent's token vectors. Against the pooled vector alone
@@ -107,31 +107,54 @@ def _in_chunks(encode, texts: list[str], name: str, chunk: int = 2048):
 def corpus_dir(model_path: str, state: dict, need: str = "corpus.jsonl") -> str:
     """The folder with an engine's corpus.jsonl, calibration.jsonl and embedding caches, which the
     benchmarks need (serving never does): beside a model trained here, else rebuilt on first use
-    -- the corpus is deterministic given the settings saved in the model -- under
-    runs/cache/engine-<sha256 prefix>."""
+    -- the corpus is deterministic given the settings saved in the model, and checked against the
+    counts saved with them -- under runs/cache/engine-<sha256 prefix>."""
     from emergence.models import digest
-    from emergence.synthesis import corpus
 
     here = os.path.dirname(os.path.abspath(model_path))
     if os.path.exists(os.path.join(here, need)):
         return here
     settings = state.get("corpus") or {}
     if missing := [k for k in ("max_programs", "per_program", "max_len", "seed", "longer") if k not in settings]:
-        raise ValueError(f"{model_path}: no corpus.jsonl beside it, and the model does not say how its corpus was built "
-                         f"(missing {missing}); pass the --data folder it was trained with")
+        raise ValueError(f"{model_path}: no {need} beside it, and the model does not say how its corpus was built "
+                         f"(missing {missing}); put the corpus.jsonl and calibration.jsonl it was trained with "
+                         "beside it (training.emergence writes them to its --data folder)")
     out = runs_path("cache", f"engine-{digest(model_path)[:12]}")
-    if not os.path.exists(os.path.join(out, "calibration.jsonl")):
-        print(f"rebuilding the engine's corpus under {out} (first use; the benchmarks' baselines need it)",
-              file=sys.stderr, flush=True)
-        os.makedirs(out, exist_ok=True)
-        built = corpus.build(max_len=settings["max_len"], max_programs=settings["max_programs"],
-                             per_program=settings["per_program"], seed=settings["seed"], calibration=2,
-                             longer=settings["longer"])
-        for name, part in (("corpus.jsonl", [r for r in built if r.split != "calib"]),
-                           ("calibration.jsonl", [r for r in built if r.split == "calib"])):
-            corpus.save(part, os.path.join(out, name + ".tmp"))
-            os.replace(os.path.join(out, name + ".tmp"), os.path.join(out, name))  # never half a corpus
+    if all(os.path.exists(os.path.join(out, f)) for f in ("corpus.jsonl", "calibration.jsonl")):
+        return out
+    print(f"rebuilding the engine's corpus under {out} (first use; the benchmarks need it)", file=sys.stderr, flush=True)
+    records, calib = build_corpus(max_len=settings["max_len"], max_programs=settings["max_programs"],
+                                  per_program=settings["per_program"], seed=settings["seed"], longer=settings["longer"])
+    found = (len(records), len({(r.start, tuple(r.ops)) for r in records}))
+    if found != (settings.get("records", found[0]), settings.get("programs", found[1])):
+        raise ValueError(f"{model_path}: the corpus rebuilt from its settings has {found[0]} descriptions of {found[1]} "
+                         f"programs, the model was trained on {settings.get('records')} of {settings.get('programs')}: "
+                         "the corpus code changed since; use the corpus it was trained with")
+    os.makedirs(out, exist_ok=True)
+    for name, part in (("corpus.jsonl", records), ("calibration.jsonl", calib)):
+        _save_atomically(part, os.path.join(out, name))
     return out
+
+
+def build_corpus(*, max_len: int, max_programs: int, per_program: int, seed: int, longer: int):
+    """(train + val records, held-out wordings of val programs for calibration): the job's corpus."""
+    from emergence.synthesis import corpus
+
+    built = corpus.build(max_len=max_len, max_programs=max_programs, per_program=per_program, seed=seed,
+                         calibration=2, longer=longer)
+    return [r for r in built if r.split != "calib"], [r for r in built if r.split == "calib"]
+
+
+def _save_atomically(records, path: str) -> None:
+    """A reader (another benchmark run) never sees half a file, and two writers never mix theirs."""
+    import tempfile
+
+    from emergence.synthesis import corpus
+
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+    os.close(fd)
+    corpus.save(records, tmp)
+    os.replace(tmp, path)
 
 
 def _save_npz(path: str, **arrays) -> None:
@@ -182,18 +205,17 @@ def build_data(programs: int, per_program: int, encoder: str, data_dir: str, see
                words: bool = False, longer: int = 0):
     """(train + val records, their TrainData, calibration records, their `Encoding`s). `words`:
     the descriptions' word vectors too, for a denoiser that attends to them."""
-    from emergence.synthesis import corpus
     from emergence.synthesis.engine import Encoding
     from emergence.synthesis.fit import TrainData
 
     os.makedirs(data_dir, exist_ok=True)
     t0 = time.time()
-    built = corpus.build(max_len=max_len, max_programs=programs, per_program=per_program, seed=seed,
-                         calibration=2, longer=longer)
-    records = [r for r in built if r.split != "calib"]
-    calib = [r for r in built if r.split == "calib"]  # held-out wordings of val programs: ranking only
-    corpus.save(records, os.path.join(data_dir, "corpus.jsonl"))
-    corpus.save(calib, os.path.join(data_dir, "calibration.jsonl"))
+    # calib: held-out wordings of val programs, for ranking only
+    records, calib = build_corpus(max_len=max_len, max_programs=programs, per_program=per_program, seed=seed,
+                                  longer=longer)
+    for name, part in (("corpus.jsonl", records), ("calibration.jsonl", calib)):
+        _save_atomically(part, os.path.join(data_dir, name))
+    built = records + calib
     t1 = time.time()
     emb, ws = _encoded([r.description for r in built], encoder, data_dir, words)
     is_calib = [r.split == "calib" for r in built]
@@ -217,14 +239,11 @@ def make_trainer(data, fit_cfg: dict, *, num_workers: int = 1, use_gpu: bool = F
                  storage_path: str = "runs/train", max_failures: int = 1, cpus_per_worker: float = 1.0,
                  threads: int | None = None):
     import ray
-    from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
         raise ValueError(f"num_workers must be an int ≥ 1, got {num_workers!r}")
-    # Train's print patch tees each worker print() into its logger as well as stdout, so every line
-    # reached the console twice; Ray passes this setting on to the workers
-    os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
     loop = {"data": ray.put(data), "fit": fit_cfg, "use_gpu": use_gpu,
             "threads": threads or max(1, int(cpus_per_worker))}
     return TorchTrainer(
@@ -236,9 +255,7 @@ def make_trainer(data, fit_cfg: dict, *, num_workers: int = 1, use_gpu: bool = F
                              storage_path=os.path.abspath(storage_path),
                              failure_config=FailureConfig(max_failures=max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2),
-                             # Ray Train's own INFO lines (each report, each checkpoint) stay in the run's
-                             # log files, out of the console: the job prints one line an epoch of its own
-                             logging_config=LoggingConfig(log_level="WARNING")),
+                             logging_config=quiet_train_console()),
     )
 
 

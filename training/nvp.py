@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cluster.ray_session import ensure_ray
+from cluster.ray_session import ensure_ray, quiet_train_console
 from emergence.nvp.model import NVPConfig
 from emergence.paths import HELP, runs_path
 
@@ -200,7 +200,7 @@ def make_trainer(atlas: str, domains: list[str] | None = None, *, config: NVPCon
                  fail_at_epoch: int | None = None, cpus_per_worker: float = 1.0):
     """Build the JaxTrainer (also used by the Tune sweep, which passes its report callback).
     Returns (trainer, val_items) -- the validation sequences, for calibrating the final model."""
-    from ray.train import CheckpointConfig, DataConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.v2.jax import JaxConfig, JaxTrainer
 
     config = config or NVPConfig()
@@ -227,9 +227,6 @@ def make_trainer(atlas: str, domains: list[str] | None = None, *, config: NVPCon
                    "lr": float(lr), "conservation": float(conservation), "entropy_smooth": float(entropy_smooth),
                    "seed": seed, "use_gpu": use_gpu, "steps_per_epoch": steps, "checkpoint_every": checkpoint_every,
                    "domains": sorted({it["domain"] for it in train_items}), "fail_at_epoch": fail_at_epoch}
-    # Train's print patch tees each worker print() into its logger as well as stdout, so every line
-    # reached the console twice; Ray passes this setting on to the workers
-    os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
     run_config = RunConfig(
         name=name or f"nvp-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
         storage_path=os.path.abspath(storage_path or "runs/train"),
@@ -238,9 +235,7 @@ def make_trainer(atlas: str, domains: list[str] | None = None, *, config: NVPCon
                                            checkpoint_score_order="max"),
         worker_runtime_env={"env_vars": {"JAX_PLATFORMS": platform}},  # must be set before jax is imported
         callbacks=callbacks,
-        # Ray Train's own INFO lines (each report, each checkpoint) stay in the run's log files,
-        # out of the console: the job prints one line an epoch of its own
-        logging_config=LoggingConfig(log_level="WARNING"),
+        logging_config=quiet_train_console(),
     )
     resources = {"CPU": cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
     trainer = JaxTrainer(

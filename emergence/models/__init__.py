@@ -6,8 +6,9 @@
 Each folder holds a `README.md` model card: YAML front matter (the model's sha256, size, how it was
 trained, its benchmark figures) and a text for people, both written by `python -m
 benchmarks.model_cards` from the model file and the benchmark JSONs that measured that checksum.
-`checked(name)` is what the server, `make run` and the benchmarks load through: it says plainly
-when a shipped file is missing or does not match its card. Models a user trains go under `runs/`
+`check(path)` is what the server, `make run` and the benchmarks load through: it says plainly
+when a model is missing or does not match the card beside it (`checked(name)`: the shipped one,
+which must have a card). Models a user trains go under `runs/`
 and replace these only where the user points at them (EMERGENCE_ENGINE_MODEL, EMERGENCE_NVP_MODEL,
 or a path given to the server or benchmark).
 """
@@ -30,8 +31,9 @@ ENV = {"engine": "EMERGENCE_ENGINE_MODEL", "nvp": "EMERGENCE_NVP_MODEL"}  # a us
 
 
 def default_path(name: str) -> Path:
-    """The model served as `name` by default: the one the environment names, else the shipped one."""
-    return Path(os.environ.get(ENV[name]) or SHIPPED[name])
+    """The model served as `name` by default: the one the environment names (relative to the
+    current directory), else the shipped one. Absolute, so a replica elsewhere finds it too."""
+    return Path(os.environ.get(ENV[name]) or SHIPPED[name]).expanduser().resolve()
 
 
 class ModelFileError(ValueError):
@@ -74,17 +76,23 @@ def card_path(model_path: str | os.PathLike) -> Path:
 
 def read_card(model_path: str | os.PathLike) -> dict | None:
     """The card's front matter beside a model, with its text under "text"; None where there is no
-    card (a model trained under runs/ has none until one is written for it)."""
+    card: no README.md, one without front matter (an ordinary README), or one that describes
+    another file of the folder (its `path` names another file)."""
     path = card_path(model_path)
     if not path.is_file():
         return None
     raw = path.read_text()
     if not raw.startswith("---\n") or "\n---\n" not in raw[4:]:
-        raise ModelFileError(f"{path}: a model card starts with YAML front matter between '---' lines")
+        return None
     head, text = raw[4:].split("\n---\n", 1)
-    meta = yaml.safe_load(head)
+    try:
+        meta = yaml.safe_load(head)
+    except yaml.YAMLError as exc:
+        raise ModelFileError(f"{path}: the card's front matter is not YAML: {exc}") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
         raise ModelFileError(f"{path}: the card's front matter names no sha256")
+    if meta.get("path") and Path(meta["path"]).name != Path(model_path).name:
+        return None
     return {**meta, "text": text.lstrip("\n")}
 
 

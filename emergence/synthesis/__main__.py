@@ -11,6 +11,8 @@ import argparse
 import json
 import sys
 
+from emergence.models import default_path
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m emergence.synthesis", description=__doc__,
@@ -20,7 +22,8 @@ def main(argv=None) -> int:
                                                         "change as the feedback (the positional text) says")
     ap.add_argument("--arity", type=int, help="parameters of the tool (default: from the examples, else 1)")
     ap.add_argument("--examples", help="JSON list of {args, expected}; candidates are checked in the sandbox")
-    ap.add_argument("--model", default="runs/emergence/model.pt", help="trained engine (python -m training.emergence)")
+    ap.add_argument("--model", default=str(default_path("engine")),
+                    help="trained engine (default: the shipped one, or EMERGENCE_ENGINE_MODEL)")
     ap.add_argument("--candidates", type=int, default=10)
     ap.add_argument("--json", action="store_true", help="print the answer as JSON")
     args = ap.parse_args(argv)
