@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import signal
@@ -155,6 +156,7 @@ def deploy(engine_path: str | None = None, model_path: str | None = None) -> Non
     from serving.app import build_app
 
     ray.init(address=ADDRESS, namespace="emergence", configure_logging=False, log_to_driver=False)
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)  # Serve's start-up INFO lines stay in its logs
     try:
         get_or_create_coordinator()
         backends = available_backends()
@@ -189,8 +191,6 @@ def stop() -> None:
     if head_running():
         os.environ["RAY_AUTH_MODE"] = "token"
         try:
-            import logging
-
             import ray
             from ray import serve
 
