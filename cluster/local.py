@@ -30,7 +30,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from cluster.ray_session import GCS_PORT, HOST
+from cluster.ray_session import GCS_PORT, HOST, gcs_answers
 from emergence.paths import runs_root
 
 DASHBOARD_PORT = int(os.environ.get("EMERGENCE_DASHBOARD_PORT", "8265"))
@@ -63,6 +63,8 @@ def _env() -> dict:
 
 
 def head_running() -> bool:
+    if not gcs_answers():  # nothing listens: no head, and no need to ask `ray status` (seconds)
+        return False
     try:
         r = subprocess.run([_ray_cli(), "status", "--address", ADDRESS], env=_env(), capture_output=True, text=True, timeout=60)
     except subprocess.TimeoutExpired:

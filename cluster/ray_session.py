@@ -17,15 +17,20 @@ GCS_PORT = int(os.environ.get("EMERGENCE_GCS_PORT", "6390"))
 HEAD_ADDRESS = f"{HOST}:{GCS_PORT}"
 
 
-def head_address() -> str | None:
-    """`make run`'s head on this machine when its GCS port answers (a socket connect, no Ray call)."""
-    if os.environ.get("EMERGENCE_JOIN_HEAD", "1") == "0":
-        return None
+def gcs_answers() -> bool:
+    """Whether something listens on the head's GCS port here (a socket connect, no Ray call)."""
     try:
         with socket.create_connection((HOST, GCS_PORT), timeout=0.5):
-            return HEAD_ADDRESS
+            return True
     except OSError:
+        return False
+
+
+def head_address() -> str | None:
+    """`make run`'s head on this machine when its GCS port answers."""
+    if os.environ.get("EMERGENCE_JOIN_HEAD", "1") == "0":
         return None
+    return HEAD_ADDRESS if gcs_answers() else None
 
 
 JOINED: str | None = None  # which Ray this process's ensure_ray joined or started, for reports
@@ -52,21 +57,19 @@ def ensure_ray(address: str | None = None, *, dashboard: bool = False, log_to_dr
         where = "make run's head" if address == HEAD_ADDRESS else "the cluster"
         JOINED = f"joined {where} at {address}"
         _say(f"{JOINED} (dashboard {_url(ctx)})")
-    elif not dashboard:
-        ray.init(address="local", num_cpus=num_cpus, log_to_driver=log_to_driver, configure_logging=False,
-                 namespace=namespace)
-        JOINED = f"a private local Ray with {num_cpus} CPUs"
-        _say(f"no cluster to join (none at {HEAD_ADDRESS}; `make run` starts one): started {JOINED} for this job")
     else:
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            port = s.getsockname()[1]
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=True, dashboard_host=HOST, dashboard_port=port,
-                 runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": f"http://{HOST}:{port}"}},
-                 log_to_driver=log_to_driver, configure_logging=False, namespace=namespace)
+        extra = {}
+        if dashboard:
+            with socket.socket() as s:
+                s.bind((HOST, 0))
+                port = s.getsockname()[1]
+            extra = dict(include_dashboard=True, dashboard_host=HOST, dashboard_port=port,
+                         runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": f"http://{HOST}:{port}"}})
+        ray.init(address="local", num_cpus=num_cpus, log_to_driver=log_to_driver, configure_logging=False,
+                 namespace=namespace, **extra)
         JOINED = f"a private local Ray with {num_cpus} CPUs"
-        _say(f"no cluster to join (none at {HEAD_ADDRESS}; `make run` starts one): started {JOINED} for this job, "
-             f"dashboard http://{HOST}:{port}")
+        _say(f"no cluster to join (none at {HEAD_ADDRESS}; `make run` starts one): started {JOINED} for this job"
+             + (f", dashboard http://{HOST}:{port}" if dashboard else ""))
     return True
 
 

@@ -53,3 +53,26 @@ def serve_session(ray_session):
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     yield f"http://127.0.0.1:{port}"
     serve.shutdown()
+
+
+SHARED_APP = "emergence-shared"
+
+
+@pytest.fixture(scope="session")
+def shared_app(serve_session, tmp_path_factory):
+    """The whole app as `make run` serves it (the shipped engine and NVP model), deployed once for
+    every test module that only talks to it over HTTP: deploying it costs about 30 s here. Its
+    memory and prediction log are the run's own. Modules that need other settings deploy their own.
+    Yields (base URL, app name, prediction log path)."""
+    import uuid
+
+    from ray import serve
+
+    from serving.app import build_app
+
+    root = tmp_path_factory.mktemp("shared-app")
+    log = root / "predictions.jsonl"
+    serve.run(build_app({"memory_root": str(root / "memory"), "memory_router": f"router-{uuid.uuid4().hex[:6]}",
+                         "log_path": str(log)}), name=SHARED_APP, route_prefix=f"/{SHARED_APP}")
+    yield f"{serve_session}/{SHARED_APP}", SHARED_APP, log
+    serve.delete(SHARED_APP)

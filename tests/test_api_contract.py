@@ -10,14 +10,12 @@ refusals the schema cannot express (`schema_valid_accepted`)."""
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 import requests
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
-APP = "api-contract"
 COLLECTION = "fuzz"  # created up front; the fuzzed memory requests with a body all go to it
 EXAMPLES = 12  # hypothesis examples per operation and generation mode
 # Synthesis from a schema-valid body costs seconds (with examples: sandbox runs, repair, search):
@@ -26,19 +24,12 @@ SLOW = {"POST /synthesize": 5, "POST /synthesize/refine": 5}
 
 
 @pytest.fixture(scope="module")
-def url(serve_session, tmp_path_factory):
-    """The app with its defaults (the shipped engine and NVP model); memory in a local store."""
-    from ray import serve
-
-    from serving.app import build_app
-
-    args = {"memory_root": str(tmp_path_factory.mktemp("memory")), "memory_router": f"contract-{uuid.uuid4().hex[:6]}"}
-    serve.run(build_app(args), name=APP, route_prefix=f"/{APP}")
-    base = f"{serve_session}/{APP}"
+def url(shared_app):
+    """The app with its defaults (the shipped engine and NVP model), deployed once for the run."""
+    base = shared_app[0]
     r = requests.put(f"{base}/memory/{COLLECTION}", json={"dim": 4}, timeout=120)
     assert r.status_code == 200, r.text
-    yield base
-    serve.delete(APP)
+    return base
 
 
 def require_shipped_models(url: str) -> None:

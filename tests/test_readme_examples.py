@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -29,16 +28,8 @@ def _ids():
 
 
 @pytest.fixture(scope="module")
-def base(serve_session, tmp_path_factory):
-    from ray import serve
-
-    from serving.app import build_app
-
-    name = "readme"
-    serve.run(build_app({"memory_root": str(tmp_path_factory.mktemp("memory")),
-                         "memory_router": f"no-router-{uuid.uuid4().hex[:6]}"}), name=name, route_prefix=f"/{name}")
-    yield f"{serve_session}/{name}"
-    serve.delete(name)
+def base(shared_app):
+    return shared_app[0]
 
 
 def test_the_readme_has_an_example_per_capability():

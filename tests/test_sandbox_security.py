@@ -87,7 +87,9 @@ def test_memory_bomb_many_children_each_below_the_limit(sb):
             "    return sum(os.waitpid(k, 0)[1] == 0 for k in kids)\n")
     sb.warm_up()
     ooms = sb._cgroup.oom_kills()
-    r, t = attack(sb, code)
+    # time enough that the cgroup, not the clock, ends it on a loaded machine (six children
+    # touching 150 MB each took over 3 s of wall time while the rest of the suite ran)
+    r, t = attack(sb, code, limits={"wall_s": 20.0, "cpu_s": 10.0})
     assert sb._cgroup.oom_kills() > ooms
     assert t.status == "error" or (t.status == "failed" and t.returned < 6), t
 

@@ -12,18 +12,12 @@ from emergence.energy.scenarios import dense_ring_spec
 
 pytestmark = pytest.mark.ray
 
-APP_NAME = "emergence-test"
+from conftest import SHARED_APP as APP_NAME  # the app deployed once for the run
 
 
 @pytest.fixture(scope="module")
-def url(serve_session):
-    from ray import serve
-
-    from serving.app import app
-
-    serve.run(app, name=APP_NAME, route_prefix="/")
-    yield serve_session
-    serve.delete(APP_NAME)
+def url(shared_app):
+    return shared_app[0]
 
 
 def post_relax(url, body, **kw):

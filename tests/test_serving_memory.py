@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-
 import numpy as np
 import pytest
 import requests
 
 pytestmark = pytest.mark.ray
 
-APP = "emergence-memory-test"
-PREFIX = "/memtest"
-
 
 @pytest.fixture(scope="module")
-def url(serve_session, tmp_path_factory):
-    from ray import serve
-
-    from serving.app import build_app
-
-    root = tmp_path_factory.mktemp("memory")
-    serve.run(build_app({"memory_root": str(root), "memory_router": f"router-{uuid.uuid4().hex[:6]}"}),
-              name=APP, route_prefix=PREFIX)
-    yield f"{serve_session}{PREFIX}"
-    serve.delete(APP)
+def url(shared_app):
+    return shared_app[0]
 
 
 def vecs(n, d=8, seed=0):

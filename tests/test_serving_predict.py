@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from emergence.nvp.model import NVPConfig
+from conftest import SHARED_APP as APP
 from serving.predict import (
     Job,
     PredictError,
@@ -262,30 +263,18 @@ def test_predictor_without_a_model_answers_503(tmp_path):
         p.reconfigure({"model": "x"})
 
 
-# -- Serve: one deployment, a tiny model ---------------------------------------------------------
-
-APP = "nvp-predict-test"
-PREFIX = "/nvp-test"
+# -- Serve: the app deployed once for the run, with the shipped NVP model ------------------------
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from emergence.nvp.default import ensure_default_model
+def url(shared_app):
+    """The app with the shipped NVP model, and its prediction log."""
+    base, _, log = shared_app
+    return base, log
 
-    return ensure_default_model(tmp_path_factory.mktemp("nvp") / "tiny", progress=False,
-                                sequences=3, steps=6, epochs=1)
 
-
-@pytest.fixture(scope="module")
-def url(serve_session, tiny_model, tmp_path_factory):
-    from ray import serve
-
-    from serving.app import build_app
-
-    log = tmp_path_factory.mktemp("log") / "predictions.jsonl"
-    serve.run(build_app({"model_path": tiny_model, "log_path": str(log)}), name=APP, route_prefix=PREFIX)
-    yield f"{serve_session}{PREFIX}", log
-    serve.delete(APP)
+def log_records(log) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def post(url, body):
@@ -302,6 +291,7 @@ def detail(resp) -> dict:
 @pytest.mark.ray
 def test_serve_predict_lists_npy_and_log(url):
     base, log = url
+    logged = len(log_records(log))  # other modules predict through the same app
     info = requests.get(f"{base}/predict/model", timeout=60).json()
     assert info["loaded"] and info["history"] == H and info["domains"] == ["heat", "advection", "reaction"]
 
@@ -319,7 +309,7 @@ def test_serve_predict_lists_npy_and_log(url):
     assert r.status_code == 200, r.text
     assert np.asarray(r.json()["mean"]).shape == (64, 64) and r.json()["domain"] == "unknown"
 
-    records = [json.loads(line) for line in log.read_text().splitlines()]
+    records = log_records(log)[logged:]
     assert len(records) == 2 and records[0]["domain"] == "heat" and records[0]["shape"] == [64, 64]
 
 

@@ -672,6 +672,11 @@ def test_fit_returns_a_bundle_and_reports_every_epoch(trained):
     assert got == [("contrastive", 0), ("contrastive", 1), ("diffusion", 0), ("diffusion", 1), ("scorer", 0)]
     assert {p for p, _ in got} == set(PHASES) - {"swa"}  # no weight averaging unless asked (epochs_swa)
     assert len(trained["logs"]) == len(got)
+    # one console line an epoch: phase, epoch of total, a bar, its loss
+    for line, (phase, epoch) in zip(trained["logs"], got):
+        total = CFG[f"epochs_{phase}"]
+        assert line.startswith(f"{phase} {epoch + 1}/{total} [") and " loss " in line, line
+    assert trained["logs"][-1].endswith("s") and "took" in trained["logs"][-1]
     done = {}
     for phase, epoch, metrics, state in trained["reports"]:
         done[phase] = epoch + 1

@@ -77,11 +77,15 @@ def test_the_job_refuses_bad_settings_before_starting_ray(monkeypatch, capsys):
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_two_worker_training_then_resume(ray_session, tmp_path):
+def test_two_worker_training_then_resume(ray_session, tmp_path, capsys):
     out = str(tmp_path / "model.pt")
     kw = dict(programs=0, per_program=1, fit_cfg=TINY, encoder="hashing", data_dir=str(tmp_path / "data"),
               max_len=2, calibrate_limit=20, num_workers=2, name="engine-test", storage_path=str(tmp_path / "runs"))
     res = job.run(out=out, **kw)
+    # the driver printed rank 0's line an epoch of every phase (2 workers, each line once)
+    lines = [ln.split(" [")[0] for ln in capsys.readouterr().out.splitlines() if " [" in ln and "/" in ln]
+    phases = [("contrastive", "epochs_contrastive"), ("diffusion", "epochs_diffusion"), ("scorer", "epochs_scorer")]
+    assert lines == [f"{p} {i}/{TINY[k]}" for p, k in phases for i in range(1, TINY[k] + 1)], lines
     model = torch.load(out, weights_only=False)
     assert set(model["figures"]) >= {"contrastive", "denoising", "scorer", "ranking", "confidence"}
     assert "confidence" in model  # the fitted model, or None when its records were all right or all wrong

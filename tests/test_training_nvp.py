@@ -91,9 +91,13 @@ def test_cli_errors_before_starting_anything():
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_two_workers_train_one_model_in_sync(ray_session, atlas, tmp_path):
+def test_two_workers_train_one_model_in_sync(ray_session, atlas, tmp_path, capsys):
     res = job.run(atlas, out=str(tmp_path / "model"), config=TINY, epochs=2, batch_size=4, num_workers=2,
                   checkpoint_every=1, keep=1, name="dp-test", storage_path=str(tmp_path / "store"))
+    # the driver printed rank 0's line an epoch, each once, as the run went
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch ")]
+    assert [ln.split(" [")[0] for ln in lines] == ["epoch 1/2", "epoch 2/2"], lines
+    assert "val_skill" in lines[0] and "took" in lines[1]
     curve = res["curve"]
     assert [r["epoch"] for r in curve] == [1, 2]
     assert all(r["world_size"] == 2 and r["devices"] == 2 and r["replicas_in_sync"] for r in curve)

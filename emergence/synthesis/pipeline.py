@@ -87,12 +87,11 @@ class SynthesisService:
     reuse_similarity: float = 0.95
     max_verified: int = 32  # candidates tried against the examples
     # with examples, draw wider: 256 draws, each read by sampling its slots at temperature 1.5
-    # and keeping its best 5 well-typed readings. On held-out programs in held-out wordings the
-    # described program is then among the first 32 candidates as often as with 64 draws, 3
-    # readings, temperature 1 for the default model (0.960 both; 0.960 against 0.950 for the
-    # 6000-program one), at about 3x the engine's time (0.45 s against 0.14 s here:
-    # `python -m benchmarks.synthesis_sampling`); on the dev and validation intents the first
-    # round with them passes more tasks (0.906 against 0.882, 0.887 against 0.875).
+    # and keeping its best 5 well-typed readings. Chosen against 64 draws, 3 readings at
+    # temperature 1 by `python -m benchmarks.synthesis_sampling` (held-out programs in held-out
+    # wordings: the described program among the first 32 candidates at least as often, at about
+    # 3x the engine's time) and on the dev and validation intents (more tasks passed in the first
+    # round); the figures are in benchmarks/README.md.
     example_samples: int = 256
     example_keep: int = 5
     example_temperature: float = 1.5
