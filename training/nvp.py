@@ -43,8 +43,8 @@ import numpy as np
 from cluster.console import Relay, quiet_ray_data, say
 from cluster.ray_session import ensure_ray, quiet_train_console
 from emergence.nvp.model import NVPConfig
-from emergence.progress import EpochProgress
 from emergence.paths import HELP, runs_path
+from emergence.progress import EpochProgress
 
 from .data import plan, read_samples, samples_from_batches, window_dataset
 
