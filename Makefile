@@ -41,7 +41,7 @@ memory-deps:
 # The memory service's gRPC code, generated from serving/memory_grpc/memory.proto (never committed;
 # importing the server or client also generates it when missing or stale).
 grpc-codegen: $(STAMP)
-	@$(PY) -m serving.memory_grpc.codegen
+	@$(PY) -m serving.memory_grpc.codegen --quiet
 
 stop:
 	@test -x $(PY) && $(PY) -m cluster.local stop || true

@@ -54,8 +54,8 @@ class EpochProgress:
     """
 
     def __init__(self, phase: str, total: int, start: int = 0, clock: Callable[[], float] = time.monotonic):
-        if total <= 0:
-            raise ValueError(f"{phase}: total epochs must be positive, got {total}")
+        if total < 0:  # 0 is a phase that is skipped: it never has a line
+            raise ValueError(f"{phase}: total epochs must be >= 0, got {total}")
         self.phase, self.total, self.start, self.clock = phase, total, start, clock
         self.t0 = clock()
 

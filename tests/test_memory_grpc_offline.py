@@ -67,6 +67,10 @@ def test_codegen_command(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(tmp_path / "gen")
     assert (tmp_path / "gen" / "memory_pb2_grpc.py").exists()
+    # make's call: nothing to say when the code is up to date
+    again = subprocess.run([sys.executable, "-m", "serving.memory_grpc.codegen", "--out", str(tmp_path / "gen"), "--quiet"],
+                           cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and again.stdout == "", again
 
 
 def test_a_broken_proto_is_an_error(tmp_path):

@@ -45,4 +45,5 @@ def test_a_resumed_phase_times_only_the_epochs_this_process_ran():
     p = EpochProgress("epoch", 10, start=8, clock=clock(0.0, 4.0))
     assert p.line(9, {"loss": 1}).endswith("4.0 s/epoch  eta 4s")
     with pytest.raises(ValueError, match="total epochs"):
-        EpochProgress("epoch", 0)
+        EpochProgress("epoch", -1)
+    EpochProgress("swa", 0)  # a phase configured away: no line, no error

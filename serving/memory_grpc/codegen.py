@@ -112,8 +112,12 @@ def main(argv: list[str] | None = None) -> int:
                                 description="Generate the memory gRPC code from memory.proto.")
     p.add_argument("--force", action="store_true", help="rebuild even if up to date")
     p.add_argument("--out", default=str(GENERATED), help=f"output package directory (default {GENERATED})")
+    p.add_argument("--quiet", action="store_true", help="say nothing when the code is already up to date (make's use)")
     args = p.parse_args(argv)
-    print(ensure_generated(args.out, force=args.force))
+    current = not args.force and _current(Path(args.out).resolve()) == _stamp(Path(PROTO).resolve())
+    out = ensure_generated(args.out, force=args.force)
+    if not (args.quiet and current):
+        print(out)
     return 0
 
 
