@@ -239,31 +239,32 @@ def load_problems(path, executor=None) -> list[Problem]:
         seen[p.id] = line
         problems.append((line, p))
     if not errors:
-        errors = _reference_failures(problems, where, executor)
+        failures = reference_failures([p for _, p in problems], executor)
+        errors = [f"{where}, line {line}, field 'reference': {failures[p.id]}" for line, p in problems if p.id in failures]
     if errors:
         raise ProblemFileError(errors)
     return [p for _, p in problems]
 
 
-def _reference_failures(problems: list[tuple[int, Problem]], where: str, executor) -> list[str]:
-    """'file, line N, field reference: ...' for each reference that fails one of its tests."""
+def reference_failures(problems: list[Problem], executor=None) -> dict[str, str]:
+    """{problem id: why} for each reference that fails one of its problem's tests: a DSL program
+    without effects is run here, anything else in the sandbox (`executor`, or one opened for the call)."""
     from ..sandbox import open_executor
     from ..synthesis.compiler import compile_program
     from ..synthesis.evaluation import passes_in_process
     from ..synthesis.ops import OPS
     from ..synthesis.program import Program
 
-    errors, opened = [], None
+    failures, opened = {}, None
     try:
-        for line, p in problems:
+        for p in problems:
             if p.reference is None:
                 continue
             if "program" in p.reference:
                 prog = Program.from_dict(p.reference["program"])
                 if not any(OPS[s.op].effects for s in prog.steps if s.op in OPS):
                     if not passes_in_process(prog, p.tests):
-                        errors.append(f"{where}, line {line}, field 'reference': the program fails its tests "
-                                      f"({_first_failure_in_process(prog, p)})")
+                        failures[p.id] = f"the program fails its tests ({_first_failure_in_process(prog, p)})"
                     continue
                 tool = compile_program(prog)
                 code, entry = tool.code, tool.function_name
@@ -275,16 +276,13 @@ def _reference_failures(problems: list[tuple[int, Problem]], where: str, executo
             failed = [(i, t) for i, t in enumerate(result.tests) if t.status != "passed"]
             if failed:
                 i, t = failed[0]
-                why = f"test {i}: {t.status}" + (f", {t.error}" if t.error else "")
+                failures[p.id] = f"the code fails its tests (test {i}: {t.status}" + (f", {t.error})" if t.error else ")")
             elif result.status != "passed" or len(result.tests) != len(p.tests):
-                why = f"the sandbox says {result.status}"
-            else:
-                continue
-            errors.append(f"{where}, line {line}, field 'reference': the code fails its tests ({why})")
+                failures[p.id] = f"the code fails its tests (the sandbox says {result.status})"
     finally:
         if opened is not None:
             opened.close()
-    return errors
+    return failures
 
 
 def _first_failure_in_process(prog, p: Problem) -> str:
