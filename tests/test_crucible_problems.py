@@ -141,3 +141,14 @@ def test_round_trips_through_the_task_format_and_the_file(tmp_path):
 def test_from_task_validates_like_a_file():
     with pytest.raises(ValueError, match="task 'x', field 'description'"):
         from_task({"id": "x", "intent": "", "tests": [{"args": [1], "expected": 1}]})
+
+
+def test_the_documented_example_is_a_valid_problem():
+    import re
+    from pathlib import Path
+
+    from emergence.crucible.problems import reference_failures
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "crucible.md").read_text()
+    p = parse_problem(json.loads(re.search(r"```json\n(.*?)```", doc, re.S).group(1)), "docs/crucible.md")
+    assert reference_failures([p]) == {}
