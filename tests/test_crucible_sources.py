@@ -1,0 +1,62 @@
+"""The crucible's training problems stay apart from every evaluation set: no training problem's
+description within MiniLM cosine 0.9 of an evaluation request (dev, validation and test intents,
+MBPP's validation split), and the written problems load with every reference passing."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+
+from emergence.crucible import load_problems, parse_problem
+from emergence.crucible.overlap import too_close
+from emergence.crucible.sources import WRITTEN, evaluation_requests, exclude_close, training_problems
+
+
+class Words:
+    """A stand-in encoder (hashed bag of words), to test the guard without MiniLM."""
+
+    def encode(self, texts):
+        out = np.zeros((len(texts), 256))
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                out[i, zlib.crc32(w.encode()) % 256] += 1
+        return out
+
+
+def problem(pid, description):
+    return parse_problem({"id": pid, "title": pid, "description": description, "difficulty": 1,
+                          "test_cases": [[1]], "expected_outputs": [1]})
+
+
+def test_the_guard_finds_near_copies_and_only_them():
+    train = ["sum the even numbers", "reverse each word", "count vowels in a string"]
+    hits = too_close(train, ["Sum the even numbers", "list the prime factors"], encoder=Words())
+    assert [(t, e) for t, e, _ in hits] == [("sum the even numbers", "Sum the even numbers")]
+    assert hits[0][2] == pytest.approx(1.0)
+    assert too_close([], ["x"]) == [] and too_close(["x"], []) == []
+    kept, dropped = exclude_close([problem("a", "sum the even numbers"), problem("b", "reverse each word")],
+                                  ["Sum the even numbers"], encoder=Words())
+    assert [p.id for p in kept] == ["b"] and [d[:2] for d in dropped] == [("a", "Sum the even numbers")]
+
+
+@pytest.mark.slow
+def test_no_training_problem_reads_like_an_evaluation_request():
+    """The training set as the crucible builds it, against every evaluation request here, with MiniLM."""
+    train, skipped = training_problems(check=False)
+    evaluation = evaluation_requests()
+    if not train or not evaluation:
+        pytest.skip("no training problems or no evaluation requests here")
+    hits = too_close([p.description for p in train], evaluation)
+    assert not hits, "training problems too close to evaluation requests:\n" + "\n".join(
+        f"  {c:.3f}  {t!r}  ~  {e!r}" for t, e, c in hits[:20])
+    assert all(p.provenance.get("split") != "validation" for p in train)
+
+
+@pytest.mark.skipif(not WRITTEN.exists(), reason="no written problems yet")
+def test_the_written_problems_load_and_are_labelled():
+    problems = load_problems(WRITTEN)  # every reference runs on its own tests
+    assert len(problems) >= 50 and all(p.id.startswith("w_") and p.reference for p in problems)
+    assert all(p.provenance.get("source") == "written" for p in problems)
+    assert {p.difficulty for p in problems} == {1, 2, 3}
