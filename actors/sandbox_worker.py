@@ -74,7 +74,8 @@ class SandboxPool:
         self._idle: asyncio.Queue | None = None
         self._waiting = 0  # calls waiting for a free worker
         self._admitted = 0  # calls running or waiting
-        self._stats = {"calls": 0, "completed": 0, "rejected_busy": 0, "timeouts": 0, "workers_replaced": 0}
+        self._stats = {"calls": 0, "completed": 0, "rejected_busy": 0, "timeouts": 0, "workers_replaced": 0,
+                       "batch_jobs": 0}
         self._workers: set = set()
         self._metrics = _Metrics()
 
@@ -118,6 +119,53 @@ class SandboxPool:
             raise
         self._metrics.runs.inc(tags={"status": result["status"]})
         self._metrics.seconds.observe(time.monotonic() - t0)
+        return result
+
+    async def run_batch(self, jobs: list, timeout_s: float | None = None) -> list:
+        """Run many programs at once (a PPO batch, say): `jobs` is a list of {"code", "entry",
+        "tests", "limits"?}; returns one RunResult dict per job, in order. The batch is admitted as
+        one call (so a batch larger than the queue is not refused); its jobs share the workers.
+        A job that can't be judged never fails the batch: bad input comes back with status
+        "invalid", a pool timeout or a worker lost with "sandbox_error", each with its error."""
+        if not isinstance(jobs, list):
+            raise ValueError(f"jobs: need a list of {{'code', 'entry', 'tests'}}, got {type(jobs).__name__}")
+        await self._ensure_started()
+        self._stats["calls"] += 1
+        self._stats["batch_jobs"] += len(jobs)
+        if self._admitted >= self.size + self.max_queue:
+            self._stats["rejected_busy"] += 1
+            self._metrics.runs.inc(tags={"status": "busy"})
+            raise PoolBusy(f"sandbox pool: {self.size} workers busy and {self._admitted - self.size} calls queued "
+                           f"(max_queue={self.max_queue}); retry later")
+        t0 = time.monotonic()
+        # each job waits its turn for a worker: the batch's time is a call's budget per round of workers
+        budget = timeout_s or self.call_timeout_s * max(1, -(-len(jobs) // self.size))
+        self._admitted += 1
+        try:
+            results = await asyncio.gather(*(self._batch_job(job, t0 + budget, budget) for job in jobs))
+        finally:
+            self._admitted -= 1
+        self._metrics.seconds.observe(time.monotonic() - t0)
+        return list(results)
+
+    async def _batch_job(self, job, deadline, budget) -> dict:
+        try:
+            if not isinstance(job, dict):
+                raise ValueError(f"a job must be an object with code, entry and tests, got {type(job).__name__}")
+            code, entry, tests = job.get("code"), job.get("entry"), job.get("tests")
+            check_source(code, entry)
+            parse_tests(tests)
+            lim = Limits.from_dict({**self.limits, **(job.get("limits") or {})}).to_dict()
+        except (ValueError, TypeError) as exc:
+            self._metrics.runs.inc(tags={"status": "invalid"})
+            return {"status": "invalid", "error": str(exc), "tests": [], "passed": 0, "total": 0}
+        try:
+            result = await self._dispatch(code, entry, tests, lim, deadline, budget)
+        except Exception as exc:  # noqa: BLE001 -- a marked result: the caller counts it and goes on
+            self._metrics.runs.inc(tags={"status": "sandbox_error"})
+            return {"status": "sandbox_error", "error": f"{type(exc).__name__}: {exc}", "tests": [], "passed": 0,
+                    "total": 0}
+        self._metrics.runs.inc(tags={"status": result["status"]})
         return result
 
     async def _run(self, code, entry, tests, lim, deadline, budget) -> dict:

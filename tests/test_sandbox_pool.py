@@ -29,6 +29,21 @@ def test_pool_runs_code_and_judges_tests(ray_session, pool):
     assert [t["status"] for t in r["tests"]] == ["passed", "failed"] and r["status"] == "failed"
 
 
+def test_a_batch_larger_than_the_queue_runs_in_order(ray_session, pool):
+    # the pool's max_queue is 4: a batch is admitted as one call, its jobs share the 2 workers
+    jobs = [{"code": f"def f(x):\n    return x + {i}\n", "entry": "f", "tests": [{"args": [1], "expected": 1 + i}]}
+            for i in range(9)]
+    jobs[3] = {"code": "def f(x):\n    return 0\n", "entry": "f", "tests": [{"args": [1], "expected": 4}]}
+    jobs[5] = {"code": "def f(x): return x", "entry": "no such name!", "tests": []}
+    before = ray_session.get(pool.stats.remote(), timeout=60)["batch_jobs"]
+    results = ray_session.get(pool.run_batch.remote(jobs), timeout=120)
+    assert [r["status"] for r in results] == ["passed"] * 3 + ["failed", "passed", "invalid"] + ["passed"] * 3
+    assert "entry" in results[5]["error"] and results[4]["tests"][0]["returned"] == 5
+    assert ray_session.get(pool.stats.remote(), timeout=60)["batch_jobs"] == before + 9
+    with pytest.raises(ValueError, match="jobs"):
+        ray_session.get(pool.run_batch.remote("not a list"), timeout=60)
+
+
 def test_pool_finds_itself_by_name(ray_session, pool):
     from actors.sandbox_worker import get_or_create_pool
 
