@@ -270,7 +270,20 @@ def synthesis_http_table(report: dict) -> str:
     return "\n".join(rows + [""] + targets_table(report))
 
 
-TABLES = {"synthesis_http": synthesis_http_table, "synthesis": synthesis_table, "synthesis_sampling": synthesis_sampling_table, "nvp": nvp_table, "sandbox": sandbox_table, "energy": energy_table, "memory": memory_table}
+def dsl_coverage_table(report: dict) -> str:
+    f = report["figures"]
+    rows = [f"| MBPP {f['split']} tasks | a program passes the tests (naive) | expressible (agrees with the reference on "
+            f"{f['agreement_inputs']} generated inputs) |", "|---:|---:|---:|",
+            f"| {f['tasks']} | {f['passes_the_tests']} ({f['passes_the_tests_share']:.3f}) | {f['expressible']} "
+            f"({f['expressible_share']:.3f}) |", "",
+            "| difficulty | tasks | expressible |", "|---|---:|---:|"]
+    rows += [f"| {lv} | {d['tasks']} | {d['expressible']} |" for lv, d in f["by_difficulty"].items()]
+    rows += ["", "| not expressible, by reason | tasks |", "|---|---:|"]
+    rows += [f"| {why} | {n} |" for why, n in f["not_expressible_by_reason"].items()]
+    return "\n".join(rows + [""] + targets_table(report))
+
+
+TABLES = {"dsl_coverage": dsl_coverage_table, "synthesis_http": synthesis_http_table, "synthesis": synthesis_table, "synthesis_sampling": synthesis_sampling_table, "nvp": nvp_table, "sandbox": sandbox_table, "energy": energy_table, "memory": memory_table}
 
 
 # -- figures beside the tables, for benchmarks/README.md ------------------------------------------
@@ -384,6 +397,10 @@ SECTIONS = {
     "synthesis-test.json": ("Tool synthesis: the second held-out set",
                             "The same benchmark on `benchmarks/tasks/intents_test.jsonl`, never tuned on.",
                             "../docs/synthesis.md#benchmarks"),
+    "dsl-coverage.json": ("The DSL's reach: how much of MBPP's train split it can express",
+                          "Programs found by search on each task's tests (no intent), counted only when they copy no "
+                          "expected output and agree with the task's reference code on generated inputs, in the "
+                          "sandbox.", "../docs/crucible.md#where-the-problems-come-from"),
     "synthesis-http-val.json": ("Tool synthesis through HTTP: the served engine on our validation intents",
                                 "`make run`'s server, empty memory, asked each validation intent over HTTP; its pass "
                                 "rates beside the benchmark's `service` rows for the same model file.",
