@@ -4,6 +4,7 @@ MBPP's validation split), and the written problems load with every reference pas
 
 from __future__ import annotations
 
+import json
 import zlib
 
 import numpy as np
@@ -60,3 +61,19 @@ def test_the_written_problems_load_and_are_labelled():
     assert len(problems) >= 50 and all(p.id.startswith("w_") and p.reference for p in problems)
     assert all(p.provenance.get("source") == "written" for p in problems)
     assert {p.difficulty for p in problems} == {1, 2, 3}
+
+
+def test_corpus_problems_are_reproducible_solvable_and_graded():
+    from emergence.crucible.generated import corpus_problems
+    from emergence.crucible.problems import reference_failures
+
+    a, b = corpus_problems(24, seed=1, max_len=2), corpus_problems(24, seed=1, max_len=2)
+    assert [p.to_json() for p in a] == [p.to_json() for p in b] and len(a) == 24
+    assert [p.id for p in corpus_problems(24, seed=2, max_len=2)] != [p.id for p in a]
+    assert len({p.id for p in a}) == 24 and reference_failures(a) == {}
+    assert {p.difficulty for p in a} >= {1, 2}
+    for p in a:
+        assert p.provenance["source"] == "corpus" and len(p.tests) == 6
+        assert len({json.dumps(o, sort_keys=True) for o in p.expected_outputs}) >= 2  # something to tell apart
+    with pytest.raises(ValueError, match="tests >= 2"):
+        corpus_problems(3, tests=1)

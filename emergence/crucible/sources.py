@@ -1,7 +1,7 @@
 """The crucible's training problems, gathered from their sources and kept apart from evaluation.
 
-Sources: the written problems shipped in `emergence/crucible/data/written.jsonl` and MBPP's train
-split. Never any evaluation set: the dev intents, the validation and test intents of
+Sources: the written problems shipped in `emergence/crucible/data/written.jsonl`, MBPP's train
+split, and problems generated from the corpus in held-out wordings (`generated.py`). Never any evaluation set: the dev intents, the validation and test intents of
 `benchmarks/tasks/`, MBPP's validation split. A training problem within MiniLM cosine 0.9 of any
 evaluation request is left out, and counted.
 """
@@ -12,6 +12,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from .generated import corpus_problems
 from .mbpp import load_mbpp
 from .overlap import THRESHOLD, too_close
 from .problems import Problem, load_problems
@@ -46,10 +47,11 @@ def exclude_close(problems: list[Problem], evaluation: list[str], encoder=None,
     return kept, [(p.id, *by_text[p.description]) for p in problems if p.description in by_text]
 
 
-def training_problems(written: Path = WRITTEN, mbpp: Path = MBPP, check: bool = True,
-                      encoder=None) -> tuple[list[Problem], Counter]:
-    """All training problems, and a count of those left out by reason."""
-    problems, skipped = [], Counter()
+def training_problems(written: Path = WRITTEN, mbpp: Path = MBPP, check: bool = True, corpus: int = 200,
+                      seed: int = 0, encoder=None) -> tuple[list[Problem], Counter]:
+    """All training problems (`corpus` of them generated from the corpus), and a count of those
+    left out by reason."""
+    problems, skipped = corpus_problems(corpus, seed=seed), Counter()
     if Path(written).exists():
         problems += load_problems(written)
     if Path(mbpp).exists():
@@ -71,8 +73,12 @@ def main(argv=None) -> dict:
                                  description="Gather the crucible's training problems; print the counts.")
     ap.add_argument("--out", help="write them here (JSONL)")
     ap.add_argument("--no-check", action="store_true", help="don't run MBPP's references in the sandbox")
+    ap.add_argument("--corpus", type=int, default=200, help="problems generated from the corpus (default 200)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the generated problems")
     args = ap.parse_args(argv)
-    problems, skipped = training_problems(check=not args.no_check)
+    if args.corpus < 0:
+        ap.error("--corpus must be >= 0")
+    problems, skipped = training_problems(check=not args.no_check, corpus=args.corpus, seed=args.seed)
     if args.out:
         save_problems(problems, args.out)
     summary = {"problems": len(problems),
