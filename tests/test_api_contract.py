@@ -17,7 +17,7 @@ import requests
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 COLLECTION = "fuzz"  # created up front; the fuzzed memory requests with a body all go to it
-EXAMPLES = 12  # hypothesis examples per operation and generation mode
+EXAMPLES = 8  # hypothesis examples per operation and generation mode
 # Synthesis from a schema-valid body costs seconds (with examples: sandbox runs, repair, search):
 # fewer fuzzed examples, and no positive coverage cases.
 SLOW = {"POST /synthesize": 5, "POST /synthesize/refine": 5}

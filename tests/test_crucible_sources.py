@@ -61,7 +61,9 @@ def test_no_training_problem_reads_like_an_evaluation_request():
     from emergence.synthesis.encoder import make_encoder
 
     minilm = Memo(make_encoder("minilm"))  # each text encoded once for both passes
-    train, skipped = training_problems(check=False, encoder=minilm)
+    # corpus problems from pipelines of up to 2 steps: the same wordings, without the 10-20 s it takes
+    # to enumerate every 3-step pipeline
+    train, skipped = training_problems(check=False, encoder=minilm, max_len=2)
     evaluation = evaluation_requests()
     if not train or not evaluation:
         pytest.skip("no training problems or no evaluation requests here")

@@ -48,10 +48,10 @@ def exclude_close(problems: list[Problem], evaluation: list[str], encoder=None,
 
 
 def training_problems(written: Path = WRITTEN, mbpp: Path = MBPP, check: bool = True, corpus: int = 200,
-                      seed: int = 0, encoder=None) -> tuple[list[Problem], Counter]:
-    """All training problems (`corpus` of them generated from the corpus), and a count of those
-    left out by reason."""
-    problems, skipped = corpus_problems(corpus, seed=seed), Counter()
+                      seed: int = 0, encoder=None, max_len: int = 3) -> tuple[list[Problem], Counter]:
+    """All training problems (`corpus` of them generated from the corpus's pipelines of up to
+    `max_len` steps), and a count of those left out by reason."""
+    problems, skipped = corpus_problems(corpus, seed=seed, max_len=max_len), Counter()
     if Path(written).exists():
         problems += load_problems(written)
     if Path(mbpp).exists():
