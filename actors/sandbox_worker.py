@@ -132,15 +132,14 @@ class SandboxPool:
         await self._ensure_started()
         self._stats["calls"] += 1
         self._stats["batch_jobs"] += len(jobs)
-        if self._admitted >= self.size + self.max_queue:
-            self._stats["rejected_busy"] += 1
+        try:
+            self._admit()
+        except PoolBusy:
             self._metrics.runs.inc(tags={"status": "busy"})
-            raise PoolBusy(f"sandbox pool: {self.size} workers busy and {self._admitted - self.size} calls queued "
-                           f"(max_queue={self.max_queue}); retry later")
+            raise
         t0 = time.monotonic()
         # each job waits its turn for a worker: the batch's time is a call's budget per round of workers
         budget = timeout_s or self.call_timeout_s * max(1, -(-len(jobs) // self.size))
-        self._admitted += 1
         try:
             results = await asyncio.gather(*(self._batch_job(job, t0 + budget, budget) for job in jobs))
         finally:
@@ -168,14 +167,18 @@ class SandboxPool:
         self._metrics.runs.inc(tags={"status": result["status"]})
         return result
 
-    async def _run(self, code, entry, tests, lim, deadline, budget) -> dict:
-        # Admission is counted synchronously (no await in between), so a burst of calls arriving
-        # together can't all pass the check before any of them has taken a worker.
+    def _admit(self) -> None:
+        """Count one call (or batch) in, or refuse it with PoolBusy when every worker is busy and the
+        queue is full. Synchronous (no await in between), so a burst of calls arriving together
+        can't all pass the check before any of them has taken a worker."""
         if self._admitted >= self.size + self.max_queue:
             self._stats["rejected_busy"] += 1
             raise PoolBusy(f"sandbox pool: {self.size} workers busy and {self._admitted - self.size} calls queued "
                            f"(max_queue={self.max_queue}); retry later")
         self._admitted += 1
+
+    async def _run(self, code, entry, tests, lim, deadline, budget) -> dict:
+        self._admit()
         try:
             return await self._dispatch(code, entry, tests, lim, deadline, budget)
         finally:
