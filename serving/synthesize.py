@@ -200,6 +200,8 @@ class ToolSynthesizer:
         svc, eng = self.service, self.service.engine
         return {"loaded": True, "model_path": self.model_path, "sample_steps": eng.steps, "samples": eng.n_samples,
                 "threshold": eng.threshold, "operations": len(OPS),
+                # crucible-tuned (`training.crucible`): by which run, from which base, on what, how long
+                "tuned": bool(eng.tuning), "crucible": eng.tuning,
                 # what a request with examples gets: wider draws, candidates checked, a second still wider
                 # round if none passes, then repairs, then search
                 "with_examples": {"samples": svc.example_samples, "readings_per_draw": svc.example_keep,

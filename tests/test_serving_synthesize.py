@@ -5,6 +5,8 @@ synthesize" names the closest capabilities, an app without a trained engine says
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 
 import pytest
@@ -128,42 +130,52 @@ def test_bad_requests_are_422_naming_the_field(url, payload, loc):
     assert r.json()["detail"][0]["loc"][:len(loc)] == loc
 
 
-def test_cannot_synthesize_names_the_closest_capabilities(serve_session, engine_file, tmp_path):
-    from ray import serve
+def _replica(**kw):
+    """The ToolSynthesizer deployment's class, in this process: its answers without an HTTP app
+    of its own (the app's error mapping is exercised over HTTP above)."""
+    from serving.synthesize import ToolSynthesizer
 
-    u = _deploy(serve_session, "synth-strict", engine_path=engine_file, memory_root=str(tmp_path),
-                synthesis_threshold=1.01)
-    try:
-        r = requests.post(f"{u}/synthesize", json={"intent": "make me a sandwich"}, timeout=120)
-        assert r.status_code == 422, r.text
-        body = r.json()
-        assert body["detail"][0]["type"] == "cannot_synthesize"
-        detail = body["cannot_synthesize"]
-        assert detail["error"] == "cannot_synthesize" and detail["message"]
-        assert len(detail["closest_capabilities"]) == 5 and all(":" in c for c in detail["closest_capabilities"])
-        # the strict app still answers: its engine info says what it runs
-        info = requests.get(f"{u}/synthesize/model", timeout=60).json()
-        assert info["loaded"] is True and info["threshold"] == 1.01
-        assert info["with_examples"] == {"samples": 256, "readings_per_draw": 5, "slot_temperature": 1.5,
-                                         "candidates_checked": 32, "repair_s": 0.5, "search_s": 1.0,
-                                         "second_round": {"samples": 1024, "readings_per_draw": 8,
-                                                          "slot_temperature": 2.5}}
-    finally:
-        serve.delete("synth-strict")
+    return ToolSynthesizer.func_or_class(**kw)
 
 
-def test_no_engine_model_is_503_saying_how_to_train_one(serve_session, tmp_path):
-    from ray import serve
+def test_cannot_synthesize_names_the_closest_capabilities(ray_session, engine_file, tmp_path):
+    from serving.errors import ApiError
 
-    u = _deploy(serve_session, "synth-none", engine_path=str(tmp_path / "missing.pt"), memory_root=str(tmp_path))
-    try:
-        r = requests.post(f"{u}/synthesize", json={"intent": "sum a list"}, timeout=60)
-        assert r.status_code == 503, r.text
-        assert "training.emergence" in r.json()["detail"]
-    finally:
-        serve.delete("synth-none")
+    strict = _replica(model_path=engine_file, memory_root=str(tmp_path), threshold=1.01)
+    with pytest.raises(ApiError) as caught:
+        asyncio.run(strict.synthesize({"intent": "make me a sandwich"}))
+    assert caught.value.status == 422
+    body = json.loads(caught.value.response().body)
+    assert body["detail"][0]["type"] == "cannot_synthesize"
+    detail = body["cannot_synthesize"]
+    assert detail["error"] == "cannot_synthesize" and detail["message"]
+    assert len(detail["closest_capabilities"]) == 5 and all(":" in c for c in detail["closest_capabilities"])
+    # its engine info says what it runs
+    info = strict.info()
+    assert info["loaded"] is True and info["threshold"] == 1.01 and info["tuned"] is False
+    assert info["with_examples"] == {"samples": 256, "readings_per_draw": 5, "slot_temperature": 1.5,
+                                     "candidates_checked": 32, "repair_s": 0.5, "search_s": 1.0,
+                                     "second_round": {"samples": 1024, "readings_per_draw": 8,
+                                                      "slot_temperature": 2.5}}
 
 
+def test_no_engine_model_is_503_saying_how_to_train_one(ray_session, tmp_path):
+    from serving.errors import ApiError
+
+    missing = _replica(model_path=str(tmp_path / "missing.pt"), memory_root=str(tmp_path))
+    with pytest.raises(ApiError) as caught:
+        asyncio.run(missing.synthesize({"intent": "sum a list"}))
+    assert caught.value.status == 503 and "training.emergence" in caught.value.detail
+    assert missing.info()["loaded"] is False
+
+
+def test_a_crucible_tuned_engine_says_so(ray_session, engine_file, tmp_path):
+    state = torch.load(engine_file, map_location="cpu", weights_only=False)
+    state["crucible"] = {"tuned": True, "run": "cru-test", "base": engine_file, "iterations": 3}
+    tuned = tmp_path / "tuned.pt"
+    torch.save(state, tuned)
+    info = _replica(model_path=str(tuned), memory_root=str(tmp_path)).info()
+    assert info["loaded"] and info["tuned"] is True and info["crucible"]["run"] == "cru-test"
 
 
 ABOVE_5_SORTED = {"name": "above_five", "intent": "keep the numbers above 5, sorted",

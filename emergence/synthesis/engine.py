@@ -159,6 +159,7 @@ class Engine:
         self.threshold, self.temperature = threshold, temperature
         self.rank_weights = dict(rank_weights or DEFAULT_RANK_WEIGHTS)
         self.confidence_model = confidence_model  # None: the answer's coherence is its confidence
+        self.tuning: dict | None = None  # set by `load` for a crucible-tuned engine file
         # rank last the candidates that contradict the request's cues: the input it names, "how
         # many", an operation's opposite (`given.py`, `opposites.py`)
         self.read_cues = bool(read_cues)
@@ -169,7 +170,11 @@ class Engine:
         state = torch.load(path, map_location="cpu", weights_only=False)
         options.setdefault("rank_weights", state.get("rank_weights"))
         options.setdefault("confidence_model", state.get("confidence"))
-        return cls(Bundle.from_state(state), encoder or make_encoder(state.get("encoder_name", "minilm")), **options)
+        engine = cls(Bundle.from_state(state), encoder or make_encoder(state.get("encoder_name", "minilm")), **options)
+        # how the file was made past supervised training: {"tuned": True, "run", "base", ...} from
+        # `training.crucible`, else None
+        engine.tuning = state.get("crucible")
+        return engine
 
     @property
     def reads_words(self) -> bool:

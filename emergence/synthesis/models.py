@@ -190,10 +190,16 @@ class Denoiser(nn.Module):
         """DDIM (eta=0: deterministic given the starting noise) in `steps` steps -> (x0, logits of
         the last step). Classifier-free guidance mixes conditional and unconditional logits when
         guidance != 1."""
+        x = torch.randn(cond.shape[0], MAX_OPS, self.d, generator=generator, device=cond.device)
+        return self.run(x, cond, steps, guidance, generator, eta, words, words_mask)
+
+    def run(self, x, cond, steps: int = 10, guidance: float = 1.0, generator=None, eta: float = 0.0,
+            words=None, words_mask=None):
+        """DDIM from the starting latent `x` (B, MAX_OPS, d) -> (x0, logits of the last step); with
+        gradients where the caller allows them (the crucible's policy is this map, noise given)."""
         if not 1 <= steps <= self.T:
             raise ValueError(f"steps must be in 1..{self.T}, got {steps}")
         B = cond.shape[0]
-        x = torch.randn(B, MAX_OPS, self.d, generator=generator, device=cond.device)
         ts = torch.linspace(self.T - 1, 0, steps, device=cond.device).round().long()
         null = self.null.expand_as(cond)
         logits = None
