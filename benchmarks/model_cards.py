@@ -74,7 +74,13 @@ def training_of(name: str, path) -> tuple[dict, dict]:
         import torch
 
         state = torch.load(path, map_location="cpu", weights_only=False)
-        return state.get("trained") or {}, {"corpus": state.get("corpus"), "encoder": state.get("encoder_name")}
+        data = {"corpus": state.get("corpus"), "encoder": state.get("encoder_name")}
+        tuned = state.get("crucible")
+        if tuned:  # fine-tuned after supervised training (training.crucible): how, from what, on what
+            data["crucible"] = {k: tuned.get(k) for k in ("command", "base_sha256", "iterations", "programs", "seconds",
+                                                           "seed", "finished", "problems_kept", "final_level")}
+            data["crucible"]["problems"] = {k: tuned["problems"][k] for k in ("count", "sha256")}
+        return state.get("trained") or {}, data
     with open(os.path.join(path, "meta.json")) as f:
         meta = json.load(f)
     return meta.get("trained") or {}, {"recipe": meta.get("recipe"), "domains": meta.get("trained_on"),
@@ -98,6 +104,11 @@ def render(name: str, path=None, results: str = RESULTS) -> str:
              f"- File: `{meta['path']}`, {meta['size_bytes'] / 1e6:.1f} MB, sha256 `{sha}`.",
              f"- Trained by `{trained.get('command', 'unknown')}` (seed {trained.get('seed', '?')}), finished "
              f"{trained.get('finished', '?')}, {trained.get('seconds', 0) / 60:.0f} min on {trained.get('cpus', '?')} CPUs.",
+             *([f"- Then fine-tuned by the Digital Crucible (RLlib PPO, rewards from sandbox-run tests): "
+                f"`{data['crucible']['command']}`, {data['crucible']['iterations']} iterations, "
+                f"{data['crucible']['programs']} programs judged, {data['crucible']['seconds'] / 60:.0f} min, from the "
+                f"supervised engine sha256 `{data['crucible']['base_sha256']}` (see docs/crucible.md)."]
+              if data.get("crucible") else []),
              "- Served by default by `make run`; a model you train replaces it only where you point at it "
              "(`EMERGENCE_ENGINE_MODEL` / `EMERGENCE_NVP_MODEL`).", ""]
     if not reports:

@@ -283,7 +283,44 @@ def dsl_coverage_table(report: dict) -> str:
     return "\n".join(rows + [""] + targets_table(report))
 
 
-TABLES = {"dsl_coverage": dsl_coverage_table, "synthesis_http": synthesis_http_table, "synthesis": synthesis_table, "synthesis_sampling": synthesis_sampling_table, "nvp": nvp_table, "sandbox": sandbox_table, "energy": energy_table, "memory": memory_table}
+def _ci(c: dict) -> str:
+    lo, hi = c["interval95"]
+    return f"{c['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
+def crucible_table(report: dict) -> str:
+    f = report["figures"]
+    seeds = len(f["tuned"])
+    rows = []
+    for set_name, st in f["sets"].items():
+        c = st["compare"]
+        rows += [f"**{set_name}** ({st['tasks']} tasks; tuned: mean of {seeds} seed(s), paired 95 % interval over tasks)", "",
+                 "| figure (no examples) | supervised | tuned | per seed | difference [95 % CI] |", "|---|---:|---:|---|---|"]
+        names = {"answer": "answer pass@1", "top10": "top-10", "pass@1": "raw-draw pass@1", "pass@10": "raw-draw pass@10",
+                 "service": "service pass@1 (refusals wrong)", "service_answered": "service: share answered",
+                 "examples": "answer with two examples"}
+        for k, label in names.items():
+            if k in c:
+                per = ", ".join(f"{v:.3f}" for v in c[k]["per_seed"])
+                rows.append(f"| {label} | {c[k]['base']:.3f} | {c[k]['tuned']:.3f} | {per} | {_ci(c[k])} |")
+        prec = [t["service_precision"] for t in st["tuned_per_seed"]]
+        rows.append(f"| service precision when answering | {st['base']['service_precision']:.3f} | "
+                    f"{sum(prec) / len(prec):.3f} | {', '.join(f'{v:.3f}' for v in prec)} | |")
+        rows += ["", "| family | raw pass@1 supervised | tuned | answer supervised | tuned |", "|---|---:|---:|---:|---:|"]
+        for fam, v in c["families_raw_pass@1"].items():
+            a = c["families_answer"][fam]
+            rows.append(f"| {fam} | {v['base']:.3f} | {v['tuned']:.3f} | {a['base']:.3f} | {a['tuned']:.3f} |")
+        rows.append("")
+    runs = f.get("runs") or []
+    if runs:
+        rows += ["| run | seed | iterations | programs | s / iteration (p50) | final level |", "|---|---:|---:|---:|---:|---:|"]
+        rows += [f"| {r['run']} | {r['seed']} | {r['iterations']} | {r['programs']} | "
+                 f"{r.get('iteration_s_p50', float('nan')):.1f} | {r['final_level']} |" for r in runs]
+        rows.append("")
+    return "\n".join(rows + targets_table(report))
+
+
+TABLES = {"crucible": crucible_table, "dsl_coverage": dsl_coverage_table, "synthesis_http": synthesis_http_table, "synthesis": synthesis_table, "synthesis_sampling": synthesis_sampling_table, "nvp": nvp_table, "sandbox": sandbox_table, "energy": energy_table, "memory": memory_table}
 
 
 # -- figures beside the tables, for benchmarks/README.md ------------------------------------------
@@ -401,6 +438,13 @@ SECTIONS = {
                           "Programs found by search on each task's tests (no intent), counted only when they copy no "
                           "expected output and agree with the task's reference code on generated inputs, in the "
                           "sandbox.", "../docs/crucible.md#where-the-problems-come-from"),
+    "crucible-val.json": ("Digital Crucible: PPO-tuned engines against the supervised one, validation intents",
+                          "The supervised engine and crucible-tuned engines (one per training seed), same run, same "
+                          "draws, on the validation intents and MBPP's validation split.",
+                          "../docs/crucible.md#results"),
+    "crucible-test.json": ("Digital Crucible: the second held-out set",
+                           "The same comparison on `benchmarks/tasks/intents_test.jsonl`, run once at the end.",
+                           "../docs/crucible.md#results"),
     "synthesis-http-val.json": ("Tool synthesis through HTTP: the served engine on our validation intents",
                                 "`make run`'s server, empty memory, asked each validation intent over HTTP; its pass "
                                 "rates beside the benchmark's `service` rows for the same model file.",

@@ -1,6 +1,6 @@
 """The crucible learns: a few PPO iterations (RLlib, the sandbox pool) on a tiny problem set where
 the starting engine is poor raise its success rate there. Asserted on the programs drawn before
-and after, from the engine files, seeded."""
+and after, from the engine files, seeded. The run stops once and resumes by its name."""
 
 from __future__ import annotations
 
@@ -62,10 +62,14 @@ def test_a_few_ppo_iterations_raise_the_success_rate(ray_session, poor_engine, t
     path = tmp_path / "problems.jsonl"
     save_problems(problems, path)
     before = success(poor_engine, problems)
-    out = crucible.main(["--engine", poor_engine, "--problems", str(path), "--iterations", "10", "--programs", "64",
-                         "--num-envs", "32", "--minibatch", "32", "--epochs", "4", "--lr", "3e-3", "--kl-ref", "0",
-                         "--reward", '{"speed": 0}', "--seed", "0", "--storage", str(tmp_path / "runs"),
-                         "--name", "learn"])
+    argv = ["--engine", poor_engine, "--problems", str(path), "--programs", "64", "--num-envs", "32",
+            "--minibatch", "32", "--epochs", "4", "--lr", "3e-3", "--kl-ref", "0", "--reward", '{"speed": 0}',
+            "--seed", "0", "--storage", str(tmp_path / "runs"), "--name", "learn"]
+    first = crucible.main(argv + ["--iterations", "6"])
+    # the same name again, more iterations: it resumes from the checkpoint written at iteration 6
+    out = crucible.main(argv + ["--iterations", "10"])
+    assert [r["iteration"] for r in first["rows"]] == list(range(1, 7))
+    assert [r["iteration"] for r in out["rows"]] == list(range(1, 11)) and out["rows"][:6] == first["rows"]
     after = success(out["engine_path"], problems)
     assert before < 0.1, before  # the starting engine is poor here
     assert after >= before + 0.15, (before, after)

@@ -151,3 +151,36 @@ def test_env_runs_one_step_episodes_with_next_step_autoreset():
     assert (r == 0).all() and not term.any() and (obs[:, 0] == 1).all()
     with pytest.raises(ValueError, match="level"):
         env.set_curriculum(7)
+
+
+def test_scorer_learns_which_programs_passed_from_verdicts():
+    from emergence.crucible.scorer import fit_scorer, verdict_pairs
+    from emergence.synthesis.models import CoherenceScorer
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    # 40 problems whose intent vector says which of two programs passes
+    ids = [f"p{i}" for i in range(40)]
+    vec = {p: (rng.normal(size=384) * 0.1 + (1 if i % 2 else -1)).astype(np.float32) for i, p in enumerate(ids)}
+    a, b = ["SORT.asc"], ["REDUCE.sum"]
+    episodes = [{"problem": p, "ops": ops, "level": "all_right" if (ops == a) == (i % 2 == 1) else "wrong"}
+                for i, p in enumerate(ids) for ops in (a, b)]
+    pairs = verdict_pairs(episodes + [{"problem": "p1", "ops": [], "level": "does_not_build"}])
+    assert len(pairs) == 80 and pairs[("p1", ("SORT.asc",))] is True
+    scorer = CoherenceScorer(d=8, width=16)
+    tuned, figures = fit_scorer(scorer, pairs, vec, {p: 1 for p in ids}, epochs=30, lr=3e-3, anchor=0.0)
+    assert figures["held_out_auc_after"] > 0.9 and figures["held_out_problems"] == 8
+    assert tuned is not scorer  # the engine's own scorer is left as it was
+    with pytest.raises(ValueError, match="two problems"):
+        fit_scorer(scorer, {("p0", ("SORT.asc",)): True}, vec, {"p0": 1})
+
+
+def test_tune_crucible_refuses_bad_settings_before_starting_anything(capsys):
+    from tune import crucible as tc
+
+    for argv, fragment in ((["--samples", "9"], "between 1 and 8"), (["--lr-range", "1e-3", "1e-5"], "LO <= HI")):
+        with pytest.raises(SystemExit):
+            tc.parse_args(argv)
+        assert fragment in capsys.readouterr().err
+    quick = tc.parse_args(["--quick"])
+    assert (quick.samples, quick.iterations, quick.programs) == (2, 2, 128)

@@ -120,7 +120,7 @@ def make_env(env_config: dict):
                             start=cur.get("start", levels[0]))
     judge = Judge(run_batch, RewardWeights.from_dict(env_config.get("reward")))
     return CrucibleEnv(problems, encodings, judge, layout, num_envs=int(env_config.get("num_envs", 64)),
-                       curriculum=curriculum, seed=int(env_config.get("seed", 0)) + 1000 * getattr(env_config, "worker_index", 0))
+                       curriculum=curriculum, group=int(env_config.get("group", 1)), seed=int(env_config.get("seed", 0)) + 1000 * getattr(env_config, "worker_index", 0))
 
 
 def write_encodings(path: str, ids: list[str], pooled: np.ndarray, words: list) -> None:

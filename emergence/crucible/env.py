@@ -8,6 +8,10 @@ Resets follow gymnasium's next-step autoreset (what RLlib's env runner expects):
 episode ends returns a fresh problem, reward 0, and ignores the action; the observation an episode
 ends on is a placeholder the policy spends nothing on (`live` = 0).
 
+With `group` = G, consecutive copies come in groups of G that share a problem (each with its own
+noise): every batch then holds G programs per problem, so the value head (the problem's
+baseline) and the advantages compare programs for the same problem.
+
 Which problems are drawn follows the curriculum: a problem of the current level, or a share
 (`review`) of earlier ones. `set_curriculum` takes the driver's level (one curriculum for all
 environment copies, see `training.crucible`); `drain()` hands over the episodes finished since the
@@ -33,7 +37,7 @@ class CrucibleEnv(gym.vector.VectorEnv):
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}
 
     def __init__(self, problems: list[Problem], encodings: dict, judge: Judge, layout: ObsLayout,
-                 num_envs: int = 64, curriculum: Curriculum | None = None, seed: int = 0):
+                 num_envs: int = 64, curriculum: Curriculum | None = None, seed: int = 0, group: int = 1):
         if not problems:
             raise ValueError("the crucible needs at least one problem")
         missing = [p.id for p in problems if p.id not in encodings]
@@ -41,7 +45,10 @@ class CrucibleEnv(gym.vector.VectorEnv):
             raise ValueError(f"no encoding for problem(s) {missing[:5]}")
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        if isinstance(group, bool) or not isinstance(group, int) or group < 1 or num_envs % group:
+            raise ValueError(f"group must be an integer >= 1 that divides num_envs ({num_envs}), got {group!r}")
         self.problems, self.encodings, self.judge, self.layout = problems, encodings, judge, layout
+        self.group = group
         self.by_level: dict = {}
         for p in problems:
             self.by_level.setdefault(p.difficulty, []).append(p)
@@ -63,6 +70,24 @@ class CrucibleEnv(gym.vector.VectorEnv):
         self.curriculum.level = level
         if review is not None:
             self.curriculum.review = review
+
+    def keep(self, ids) -> None:
+        """Draw only these problems from now on (say, those the starting policy has not mastered)."""
+        ids = set(ids)
+        kept = [p for p in self.problems if p.id in ids]
+        if not kept:
+            raise ValueError("keep: none of these ids is a problem of this environment")
+        self.by_level = {}
+        for p in kept:
+            self.by_level.setdefault(p.difficulty, []).append(p)
+        if self.curriculum.level not in self.by_level:
+            self.curriculum.level = min(self.by_level)
+
+    def observation(self, problem: Problem) -> np.ndarray:
+        """A fresh observation of `problem` (its own noise), outside any episode: for probing."""
+        pooled, words = self.encodings[problem.id]
+        noise = self._noise.standard_normal((MAX_OPS, self.layout.d)).astype(np.float32)
+        return self.layout.pack(problem.arity, pooled, words, noise)
 
     def drain(self) -> list[dict]:
         out, self._finished = self._finished, []
@@ -96,9 +121,9 @@ class CrucibleEnv(gym.vector.VectorEnv):
         return obs, rewards, terminated, np.zeros(self.num_envs, dtype=bool), {}
 
     def _new_episode(self, i: int) -> np.ndarray:
-        level = self.curriculum.sample_level(self._rng)
-        problem = self._rng.choice(self.by_level[level])
+        if i % self.group == 0:  # the first copy of a group draws the problem, the rest share it
+            level = self.curriculum.sample_level(self._rng)
+            self._group_problem = self._rng.choice(self.by_level[level])
+        problem = self._group_problem
         self._current[i] = problem
-        pooled, words = self.encodings[problem.id]
-        noise = self._noise.standard_normal((MAX_OPS, self.layout.d)).astype(np.float32)
-        return self.layout.pack(problem.arity, pooled, words, noise)
+        return self.observation(problem)

@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..synthesis.decode import PARAM_TYPES, _bindable, step_type
-from ..synthesis.models import VOCAB
+from ..synthesis.models import VOCAB, untokens
 from ..synthesis.types import parse
 
 _STARTS = tuple(parse(t) for t in PARAM_TYPES)
@@ -121,12 +121,5 @@ def sample(logits: np.ndarray, arity: np.ndarray, rng: np.random.Generator,
     return actions, out
 
 
-def program_ops(tokens) -> list[str]:
-    """The operations a row of tokens spells (up to the first `<end>`)."""
-    ops = []
-    for t in tokens:
-        if int(t) == 0:
-            break
-        ops.append(VOCAB[int(t)])
-    return ops
-
+# the operations a row of tokens spells (up to the first <end>)
+program_ops = untokens
