@@ -69,7 +69,8 @@ def crucible_trial(config: dict, fixed: dict) -> None:
 
     def report(row):
         last.update(row)
-        tune.report({k: v for k, v in row.items() if isinstance(v, (int, float))})
+        # the objective is known only at the end; Tune wants it in every result
+        tune.report({**{k: v for k, v in row.items() if isinstance(v, (int, float))}, METRIC: float("nan")})
 
     out = crucible.main(argv, report=report)
     score = val_raw_pass(out["engine_path"], fixed["samples_per_task"], fixed["limit"])
@@ -120,8 +121,9 @@ def trial_table(result_grid) -> list[dict]:
     for r in result_grid:
         m = r.metrics or {}
         rows.append({"trial_id": m.get("trial_id"), **{k: r.config.get(k) for k in KNOBS},
+                     # the last iteration's figures (named apart from the knobs "entropy" and "kl_ref")
                      METRIC: m.get(METRIC), "success": m.get("success"), "reward": m.get("reward"),
-                     "kl_ref": m.get("kl_ref"), "entropy": m.get("entropy"), "iterations": m.get("iteration"),
+                     "last_kl": m.get("kl_ref"), "last_entropy": m.get("entropy"), "iterations": m.get("iteration"),
                      "trial_s": m.get("trial_s"), "engine_path": m.get("engine_path"),
                      "error": None if r.error is None else str(r.error).splitlines()[0][:300]})
     return rows
@@ -167,7 +169,8 @@ def main(argv=None) -> dict:
         tuner = tune.Tuner(
             tune.with_resources(tune.with_parameters(crucible_trial, fixed=fixed), {"cpu": 1}),
             param_space=param_space(args),
-            tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=args.samples, max_concurrent_trials=1,
+            # one trial at a time: each PPO run holds the cores
+            tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=args.samples,
                                         search_alg=BasicVariantGenerator(random_state=args.seed, max_concurrent=1)),
             run_config=tune.RunConfig(name=name, storage_path=os.path.join(os.path.abspath(args.out), "tune"),
                                       verbose=0))
