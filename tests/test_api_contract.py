@@ -20,7 +20,7 @@ COLLECTION = "fuzz"  # created up front; the fuzzed memory requests with a body 
 EXAMPLES = 8  # hypothesis examples per operation and generation mode
 # Synthesis from a schema-valid body costs seconds (with examples: sandbox runs, repair, search):
 # fewer fuzzed examples, and no positive coverage cases.
-SLOW = {"POST /synthesize": 5, "POST /synthesize/refine": 5}
+SLOW = {"POST /synthesize": 3, "POST /synthesize/refine": 3}
 
 
 @pytest.fixture(scope="module")
