@@ -184,3 +184,22 @@ def test_tune_crucible_refuses_bad_settings_before_starting_anything(capsys):
         assert fragment in capsys.readouterr().err
     quick = tc.parse_args(["--quick"])
     assert (quick.samples, quick.iterations, quick.programs) == (2, 2, 128)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--group", "0"], "--group must be at least 1"),
+    (["--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
+    (["--reward", "{bad"], "--reward:"),
+    (["--reward", '{"wrong": 5}'], "must order"),
+    (["--reward", '{"surprise": 1}'], "unknown reward weight"),
+    (["--problems", "/no/such/problems.jsonl"], "no file at"),
+    (["--promote-at", "2"], "(0, 1]"),
+    (["--sources", "dev"], "invalid choice"),
+    (["--num-envs", "12"], "multiple of --group"),
+])
+def test_training_cli_refuses_bad_settings_before_starting_anything(argv, fragment, capsys):
+    from training import crucible
+
+    with pytest.raises(SystemExit) as exc:
+        crucible.parse_args(argv)
+    assert exc.value.code == 2 and fragment in capsys.readouterr().err

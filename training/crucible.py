@@ -23,7 +23,6 @@ crucible-tuned, from which base, on which problems, for how long.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -36,6 +35,7 @@ import numpy as np
 
 from cluster.ray_session import ensure_ray
 from emergence.crucible.grammar import program_ops
+from emergence.models import digest
 from emergence.paths import HELP, runs_path
 
 # the recipe of the shipped tuned engine (docs/decisions/2026-12-07-crucible-recipe.md): 1000 corpus problems and
@@ -47,6 +47,7 @@ QUICK = {"iterations": 3, "programs": 128, "num_envs": 64, "minibatch": 64, "cor
 RESULTS = {"reward", "correctness", "speed", "quality"}
 EPISODE_KEYS = ("problem", "ops", "difficulty", "level", "reward", "correctness", "speed", "quality", "passed", "tests",
                 "cached")
+SOURCES = ("corpus", "written", "mbpp")  # emergence.crucible.sources
 STATE = "crucible_state.json"  # the driver's state, inside each checkpoint
 
 
@@ -54,14 +55,6 @@ def engine_default() -> str:
     from emergence.models import default_path
 
     return str(default_path("engine"))
-
-
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def prepare(run: Path, args) -> dict:
@@ -98,7 +91,7 @@ def prepare(run: Path, args) -> dict:
         text_dim = int(z["pooled"].shape[1])
     d = int(torch.load(args.engine, map_location="cpu", weights_only=False)["config"]["d"])
     return {"problems": str(problems_path), "encodings": str(enc_path), "count": len(problems),
-            "levels": sorted({p.difficulty for p in problems}), "sha256": sha256(problems_path),
+            "levels": sorted({p.difficulty for p in problems}), "sha256": digest(problems_path),
             "layout": {"text_dim": text_dim, "d": d, "max_words": args.max_words}}
 
 
@@ -246,7 +239,7 @@ def parse_args(argv=None):
     ap.add_argument("--tune-scorer", type=int, default=0, metavar="EPOCHS",
                     help="after PPO, fine-tune the coherence scorer on the run's judged programs for EPOCHS epochs")
     ap.add_argument("--promote-at", type=float, default=0.6, help="curriculum: success rate that promotes a level")
-    ap.add_argument("--sources", nargs="+", help="train only on problems from these sources (corpus, written, mbpp; "
+    ap.add_argument("--sources", nargs="+", choices=SOURCES, help="train only on problems from these sources (corpus, written, mbpp; "
                                                  f"default with the gathered problems: {' '.join(DEFAULTS['sources'])})")
     ap.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="PPO epochs per iteration")
     ap.add_argument("--lr", type=float, default=DEFAULTS["lr"])
@@ -271,9 +264,23 @@ def parse_args(argv=None):
             setattr(args, k, base[k])
     if args.quick and args.corpus == DEFAULTS["corpus"]:
         args.corpus = QUICK["corpus"]
-    for k in ("iterations", "programs", "num_envs", "minibatch", "epochs"):
+    for k in ("iterations", "programs", "num_envs", "minibatch", "epochs", "group", "checkpoint_every", "steps",
+              "max_words"):
         if getattr(args, k) < 1:
             ap.error(f"--{k.replace('_', '-')} must be at least 1")
+    if args.tune_scorer < 0 or args.corpus < 0:
+        ap.error("--tune-scorer and --corpus must be >= 0")
+    if not 0 < args.promote_at <= 1:
+        ap.error("--promote-at must be in (0, 1]")
+    if args.problems and not os.path.isfile(args.problems):
+        ap.error(f"--problems: no file at {args.problems}")
+    if args.reward:
+        from emergence.crucible.reward import RewardWeights
+
+        try:
+            RewardWeights.from_dict(json.loads(args.reward))
+        except (ValueError, TypeError) as exc:  # not JSON, not an object, an unknown or out-of-order weight
+            ap.error(f"--reward: {exc}")
     if args.num_envs % args.group:
         ap.error("--num-envs must be a multiple of --group")
     if args.programs % args.num_envs:
@@ -294,7 +301,7 @@ def main(argv=None, report=None) -> dict:
     from emergence.crucible.curriculum import Curriculum
     from emergence.crucible.monitor import plot_run
     from emergence.energy.observability import write_parquet
-    from emergence.progress import EpochProgress
+    from emergence.progress import EpochProgress, duration
 
     torch.set_num_threads(1)
     name = args.name or f"crucible-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
@@ -370,7 +377,7 @@ def main(argv=None, report=None) -> dict:
         out = Path(args.out) if args.out else run / "engine.pt"
         info = {"tuned": True, "method": "crucible PPO", "run": name, "run_path": str(run),
                 "command": "python -m training.crucible " + " ".join(sys.argv[1:] if argv is None else argv),
-                "base": args.engine, "base_sha256": sha256(args.engine),
+                "base": args.engine, "base_sha256": digest(args.engine),
                 "problems": {"file": data["problems"], "count": data["count"], "sha256": data["sha256"]},
                 "iterations": state["iteration"], "programs": state["programs"], "seconds": round(state["seconds"], 1),
                 "seed": args.seed, "finished": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -388,19 +395,13 @@ def main(argv=None, report=None) -> dict:
         write_parquet(episodes, run / "episodes.parquet")
         plots = plot_run(rows, episodes, run)
         print(f"tuned engine: {path} ({state['iteration']} iterations, {state['programs']} programs, "
-              f"{duration_s(time.time() - t_start)}); metrics: {run / 'metrics.parquet'}", flush=True)
+              f"{duration(time.time() - t_start)}); metrics: {run / 'metrics.parquet'}", flush=True)
         algo.stop()
         return {"engine_path": path, "run": str(run), "rows": rows, "episodes": len(episodes), "plots": plots,
                 "info": info}
     finally:
         if started:
             ray.shutdown()
-
-
-def duration_s(seconds: float) -> str:
-    from emergence.progress import duration
-
-    return duration(seconds)
 
 
 def _read_rows(path: Path) -> list:
@@ -431,7 +432,7 @@ def _checkpoint(algo, run: Path, state: dict, rows: list, episodes: list) -> Non
 
 
 def _gauges() -> dict:
-    """The iteration's figures as Ray metrics (dashboard / Prometheus), tagged by run."""
+    """The iteration's figures as Ray metrics (dashboard / Prometheus)."""
     from ray.util.metrics import Gauge
 
     names = {"reward": "Mean reward per program", "success": "Share of programs passing every test",

@@ -49,9 +49,7 @@ class CrucibleEnv(gym.vector.VectorEnv):
             raise ValueError(f"group must be an integer >= 1 that divides num_envs ({num_envs}), got {group!r}")
         self.problems, self.encodings, self.judge, self.layout = problems, encodings, judge, layout
         self.group = group
-        self.by_level: dict = {}
-        for p in problems:
-            self.by_level.setdefault(p.difficulty, []).append(p)
+        self.by_level = _by_level(problems)
         self.curriculum = curriculum or Curriculum(sorted(self.by_level), start=min(self.by_level))
         self.num_envs = num_envs
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (layout.size,), np.float32)
@@ -61,6 +59,7 @@ class CrucibleEnv(gym.vector.VectorEnv):
         self._rng = random.Random(seed)
         self._noise = np.random.default_rng(seed)
         self._current: list = [None] * num_envs  # each sub-env's problem; None: its episode just ended
+        self._group_problem: Problem | None = None  # the problem the current group of copies shares
         self._finished: list[dict] = []
 
     # -- the curriculum, set from outside ----------------------------------------------------------
@@ -77,9 +76,7 @@ class CrucibleEnv(gym.vector.VectorEnv):
         kept = [p for p in self.problems if p.id in ids]
         if not kept:
             raise ValueError("keep: none of these ids is a problem of this environment")
-        self.by_level = {}
-        for p in kept:
-            self.by_level.setdefault(p.difficulty, []).append(p)
+        self.by_level = _by_level(kept)
         if self.curriculum.level not in self.by_level:
             self.curriculum.level = min(self.by_level)
 
@@ -127,3 +124,10 @@ class CrucibleEnv(gym.vector.VectorEnv):
         problem = self._group_problem
         self._current[i] = problem
         return self.observation(problem)
+
+
+def _by_level(problems: list[Problem]) -> dict:
+    out: dict = {}
+    for p in problems:
+        out.setdefault(p.difficulty, []).append(p)
+    return out

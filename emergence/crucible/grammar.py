@@ -18,12 +18,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..synthesis.decode import PARAM_TYPES, _bindable, step_type
+from ..synthesis.decode import PARAM_TYPES, _bindable, _typed_after, step_type
 from ..synthesis.models import VOCAB, untokens
 from ..synthesis.types import parse
 
 _STARTS = tuple(parse(t) for t in PARAM_TYPES)
 V = len(VOCAB)
+_VOCAB = tuple(VOCAB)
 
 
 # a state: (flows, last token, argument slots so far, ended); flows: the types the value has
@@ -33,11 +34,11 @@ START = ((), 0, 0, False)
 
 @lru_cache(maxsize=None)
 def _typed(state: tuple) -> np.ndarray:
-    """Which operations type after the state's flows and don't repeat its last one."""
+    """Which operations type after any of the state's flows (`decode._typed_after`, from some
+    parameter type before any) and don't repeat its last one."""
     flows, last = state[0], state[1]
-    ok = np.zeros(V, dtype=bool)
-    for v in range(1, V):
-        ok[v] = v != last and any(step_type(f, VOCAB[v]) is not None for f in (flows or _STARTS))
+    ok = np.logical_or.reduce([_typed_after(_VOCAB, f) for f in (flows or (None,))])
+    ok[last] = False  # last is 0 (<end>, never typed anyway) before any operation
     return ok
 
 

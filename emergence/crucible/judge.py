@@ -52,14 +52,16 @@ class Judge:
     def __init__(self, run_batch, weights: RewardWeights | None = None):
         self.run_batch = run_batch
         self.weights = weights or RewardWeights()
+        self._built: dict = {}  # (problem id, ops) -> Built: a program drawn again is not rebuilt
         self._cache: dict = {}  # (problem id, code) -> sandbox result
+        self._dead: dict = {}  # (problem id, code) -> dead steps of a correct program
         self._best: dict = {}  # problem id -> (fastest seconds, fewest steps) of its correct programs
         self.counts: Counter = Counter()  # runs, cache_hits, sandbox_failures, not_built
 
     def judge(self, pairs: list[tuple[Problem, list]]) -> list[dict]:
         """[(problem, ops)] -> one scored outcome each: `reward.score`'s dict plus "problem",
         "difficulty", "ops", "code" and "cached"."""
-        built = [build(p, ops) for p, ops in pairs]
+        built = [self._build(p, ops) for p, ops in pairs]
         todo: dict = {}
         for (p, _), b in zip(pairs, built):
             key = (p.id, b.code)
@@ -97,6 +99,12 @@ class Judge:
                         "cached": cached})
         return out
 
+    def _build(self, problem: Problem, ops) -> Built:
+        key = (problem.id, tuple(ops))
+        if key not in self._built:
+            self._built[key] = build(problem, ops)
+        return self._built[key]
+
     def _outcome(self, problem: Problem, b: Built, res: dict | None) -> Outcome:
         steps = max(1, len(b.ops))
         if b.program is None or res is None or res.get("status") == "invalid":
@@ -109,18 +117,22 @@ class Judge:
             return Outcome(built=True, statuses=("error",) * n, steps=steps)
         statuses = tuple(t["status"] for t in tests)
         seconds = float(sum(t.get("duration_s") or 0.0 for t in tests))
-        dead = self._dead_steps(problem, b) if all(s == "passed" for s in statuses) else 0
+        dead = 0
+        if all(s == "passed" for s in statuses):
+            key = (problem.id, b.code)
+            if key not in self._dead:
+                self._dead[key] = self._dead_steps(problem, b)
+            dead = self._dead[key]
         return Outcome(built=True, statuses=statuses, seconds=seconds, steps=steps, dead_steps=dead)
 
-    @staticmethod
-    def _dead_steps(problem: Problem, b: Built) -> int:
+    def _dead_steps(self, problem: Problem, b: Built) -> int:
         """Steps of a correct program that can go with every test still passing (checked here, in
         process: the DSL's own operations; a program with effects is left to the sandbox and
         counted as having none)."""
         dead = 0
         for i in range(len(b.ops)):
             shorter = b.ops[:i] + b.ops[i + 1:]
-            other = build(problem, shorter)
+            other = self._build(problem, shorter)
             try:
                 dead += other.program is not None and passes_in_process(other.program, problem.tests)
             except EffectsRefused:

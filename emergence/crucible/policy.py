@@ -104,30 +104,26 @@ class ProgramPolicy(nn.Module):
         return out
 
     def explore(self, obs: torch.Tensor, rng: np.random.Generator, greedy: bool = False) -> dict:
-        """Draw one program per row: {"actions" (B, K), "logp" (B,), "dist_inputs" (B, K*V), "value"}."""
+        """Draw one program per row: {"actions" (B, K), "logp" (B,), "dist_inputs" (B, K*V)}."""
         x = self._inputs(obs)
         with torch.no_grad():
             logits = self.logits(x)
-            live = x["live"].cpu().numpy()
-            lg = logits.cpu().numpy()
-            lg[~live] = 0.0
-            actions, ok = grammar.sample(lg, np.where(live, x["arity"].cpu().numpy(), 1), rng, greedy=greedy)
+            live = x["live"].cpu().numpy()  # placeholder rows' logits are zeros (`logits`)
+            actions, ok = grammar.sample(logits.cpu().numpy(), np.where(live, x["arity"].cpu().numpy(), 1), rng, greedy=greedy)
             ok[~live] = True  # a placeholder row (uniform; the env ignores what it "chooses")
             masked = _masked(logits, torch.as_tensor(ok, device=logits.device))
             a = torch.as_tensor(actions, device=logits.device)
-            logp = _logp(masked, a)
-            value = self.value(x)
-        return {"actions": a, "logp": logp, "dist_inputs": masked.reshape(len(a), -1), "value": value}
+        return {"actions": a, "logp": _logp(masked, a), "dist_inputs": masked.reshape(len(a), -1)}
 
     def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> dict:
         """Teacher-forced: the masked logits the chosen actions were drawn from (with gradients),
-        the value, and each row's KL to the reference policy."""
+        and each row's KL to the reference policy. (The value is `value_of`: RLlib asks for it apart.)"""
         x = self._inputs(obs)
         ok = torch.as_tensor(self.masks(x, actions), device=obs.device)
         masked = _masked(self.logits(x), ok)
         with torch.no_grad():
             ref = _masked(self.logits(x, self._reference[0].to(obs.device)), ok)
-        return {"dist_inputs": masked.reshape(len(actions), -1), "value": self.value(x), "kl_ref": _kl(masked, ref)}
+        return {"dist_inputs": masked.reshape(len(actions), -1), "kl_ref": _kl(masked, ref)}
 
     def masks(self, x: dict, actions: torch.Tensor) -> np.ndarray:
         live = x["live"].cpu().numpy()
@@ -138,11 +134,8 @@ class ProgramPolicy(nn.Module):
         ok[~live] = True
         return ok
 
-    def value(self, x: dict) -> torch.Tensor:
-        return self.value_head(x["cond"]).squeeze(-1)
-
     def value_of(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.value(self._inputs(obs))
+        return self.value_head(self._inputs(obs)["cond"]).squeeze(-1)
 
 
 def _masked(logits: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ first, and the ranking leans on the coherence scorer (`models.CoherenceScorer`),
 wordings only. After a run, every distinct (problem, program) the sandbox judged is a labelled
 example in the training problems' own words: passed every test, or not. `fit_scorer` fine-tunes
 the scorer on them with binary cross-entropy, anchored to its starting weights (an L2 pull, so
-what it knew of the corpus stays), and reports its accuracy on problems it held out.
+what it knew of the corpus stays), and reports its ROC-AUC on problems it held out.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def fit_scorer(scorer, pairs: dict, encodings: dict, arity: dict, epochs: int = 
     g = torch.Generator().manual_seed(seed)
     pos = float(y.mean()) if len(y) else 0.5
     weight = torch.tensor(min(10.0, (1 - pos) / max(pos, 1e-3)))  # balance passes against failures
-    before = _accuracy(scorer, *tensors(test_keys)) if test_keys else None
+    before = _auc(scorer, *tensors(test_keys)) if test_keys else None
     for _ in range(epochs):
         for idx in torch.randperm(len(y), generator=g).split(256):
             loss = F.binary_cross_entropy_with_logits(model(cond[idx], tok[idx]), y[idx], pos_weight=weight)
@@ -69,14 +69,14 @@ def fit_scorer(scorer, pairs: dict, encodings: dict, arity: dict, epochs: int = 
             loss.backward()
             opt.step()
     model.eval()
-    after = _accuracy(model, *tensors(test_keys)) if test_keys else None
+    after = _auc(model, *tensors(test_keys)) if test_keys else None
     return model, {"pairs": len(keys), "problems": len(problems), "passed_share": pos, "held_out_problems": cut,
                    "held_out_auc_before": before, "held_out_auc_after": after, "epochs": epochs, "lr": lr,
                    "anchor": anchor}
 
 
 @torch.no_grad()
-def _accuracy(model, cond, tok, y) -> float | None:
+def _auc(model, cond, tok, y) -> float | None:
     """ROC-AUC of the scorer's logits for passed against failed programs (None with one class)."""
     from ..synthesis.confidence import roc_auc
 

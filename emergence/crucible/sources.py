@@ -1,9 +1,10 @@
 """The crucible's training problems, gathered from their sources and kept apart from evaluation.
 
 Sources: the written problems shipped in `emergence/crucible/data/written.jsonl`, MBPP's train
-split, and problems generated from the corpus in held-out wordings (`generated.py`). Never any evaluation set: the dev intents, the validation and test intents of
-`benchmarks/tasks/`, MBPP's validation split. A training problem within MiniLM cosine 0.9 of any
-evaluation request is left out, and counted.
+split, and problems generated from the corpus in held-out wordings (`generated.py`). Never any
+evaluation set: the dev intents, the validation and test intents of `benchmarks/tasks/`, MBPP's
+validation split. A training problem within MiniLM cosine 0.9 of any evaluation request is left
+out, and counted.
 """
 
 from __future__ import annotations
