@@ -19,7 +19,8 @@ The tuned engines' figures are the mean over seeds; each difference to the base 
 bootstrap interval over tasks (the task's mean over seeds minus the base). Per family, the tuned
 mean minus the base. Latency: p50 of the engine's synthesis (no verification), base and tuned.
 The PPO iteration time is what the tuned engines' runs recorded (seconds per iteration of their
-programs), not re-timed here. `--mbpp` adds MBPP's validation split as a second task set.
+programs), not re-timed here. `--mbpp` adds MBPP's validation split as a task set, `--written-dev`
+the written problems kept for choices (another writer's plain words than those trained on).
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--base", help="the supervised engine (default: the shipped one)")
     ap.add_argument("--tasks", default=str(VAL), help="JSONL task file (default: the validation intents)")
     ap.add_argument("--mbpp", action="store_true", help="also MBPP's validation split (../shared/datasets/mbpp)")
+    ap.add_argument("--written-dev", action="store_true",
+                    help="also the written problems kept for choices (emergence/crucible/data/written-dev.jsonl)")
     ap.add_argument("--samples", type=int, default=16, help="diffusion draws per synthesis (the engine's default)")
     ap.add_argument("--examples", action="store_true", help="also the answer with two examples (slower)")
     ap.add_argument("--quick", action="store_true", help="the first 20 tasks")
@@ -165,6 +168,14 @@ def main(argv=None) -> dict:
         mbpp = [_task(to_task(p), p.id) for p in load_mbpp(MBPP, "validation")[0]]
         sets["mbpp_validation"] = [t for t in mbpp if t.arity <= 4]  # the engine takes 1 to 4 parameters
         mbpp_left_out = len(mbpp) - len(sets["mbpp_validation"])
+    if args.written_dev:
+        from emergence.crucible.problems import load_problems, to_task
+        from emergence.crucible.sources import WRITTEN_DEV
+        from emergence.synthesis.evaluation import _task
+
+        if not WRITTEN_DEV.exists():
+            ap.error(f"--written-dev: no file at {WRITTEN_DEV}")
+        sets["written_dev"] = [_task(to_task(p), p.id) for p in load_problems(WRITTEN_DEV)]
     if args.quick:
         sets = {k: v[:20] for k, v in sets.items()}
     infos = [run_info(p) for p in args.tuned]

@@ -320,7 +320,21 @@ def crucible_table(report: dict) -> str:
     return "\n".join(rows + targets_table(report))
 
 
-TABLES = {"crucible": crucible_table, "dsl_coverage": dsl_coverage_table, "synthesis_http": synthesis_http_table, "synthesis": synthesis_table, "synthesis_sampling": synthesis_sampling_table, "nvp": nvp_table, "sandbox": sandbox_table, "energy": energy_table, "memory": memory_table}
+def crucible_sweep_table(report: dict) -> str:
+    f = report["figures"]
+    metric = f["objective"]
+    rows = [f"Objective: `{metric}` on the validation intents, after each trial's PPO run.", "",
+            "| lr | entropy | kl_ref | partial_scale | objective | last success | last KL | iterations | trial s |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for t in sorted(f["trials"], key=lambda t: -(t.get(metric) or -1)):
+        num = lambda v, spec: "" if v is None else format(v, spec)  # noqa: E731
+        rows.append(f"| {num(t['lr'], '.2g')} | {num(t['entropy'], '.4f')} | {num(t['kl_ref'], '.3f')} | "
+                    f"{num(t['partial_scale'], '.2f')} | {num(t.get(metric), '.3f')} | {num(t.get('success'), '.3f')} | "
+                    f"{num(t.get('last_kl'), '.2f')} | {t.get('iterations') or ''} | {num(t.get('trial_s'), '.0f')} |")
+    return "\n".join(rows + [""] + targets_table(report))
+
+
+TABLES = {"crucible_sweep": crucible_sweep_table, "crucible": crucible_table, "dsl_coverage": dsl_coverage_table, "synthesis_http": synthesis_http_table, "synthesis": synthesis_table, "synthesis_sampling": synthesis_sampling_table, "nvp": nvp_table, "sandbox": sandbox_table, "energy": energy_table, "memory": memory_table}
 
 
 # -- figures beside the tables, for benchmarks/README.md ------------------------------------------
@@ -442,6 +456,10 @@ SECTIONS = {
                           "The supervised engine and crucible-tuned engines (one per training seed), same run, same "
                           "draws, on the validation intents and MBPP's validation split.",
                           "../docs/crucible.md#results"),
+    "crucible-sweep.json": ("Digital Crucible: the Tune sweep over PPO's knobs",
+                            "`python -m tune.crucible`: one PPO run per trial from the supervised engine, one trial at "
+                            "a time, each scored by the raw-draw pass@1 of its tuned engine on the validation intents.",
+                            "../docs/crucible.md#tuning-tunecruciblepy"),
     "crucible-test.json": ("Digital Crucible: the second held-out set",
                            "The same comparison on `benchmarks/tasks/intents_test.jsonl`, run once at the end.",
                            "../docs/crucible.md#results"),

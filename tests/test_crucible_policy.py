@@ -186,6 +186,24 @@ def test_tune_crucible_refuses_bad_settings_before_starting_anything(capsys):
     assert (quick.samples, quick.iterations, quick.programs) == (2, 2, 128)
 
 
+def test_the_sweep_report_holds_every_trial_and_computes_its_budget_targets(tmp_path):
+    import json
+
+    from benchmarks.readme_table import render_report
+    from tune import crucible as tc
+
+    rows = [{"lr": 1e-5 * (i + 1), "entropy": 0.0, "kl_ref": 0.05, "partial_scale": 1.0, tc.METRIC: 0.5 + i / 100,
+             "success": 0.3, "last_kl": 1.0, "iterations": 20, "trial_s": 200.0 + 300 * i, "error": None}
+            for i in range(3)]
+    report = tc.sweep_report(rows, ["--samples", "3"], str(tmp_path / "sweep.json"))
+    assert json.loads((tmp_path / "sweep.json").read_text()) == report
+    assert report["command"] == "python -m tune.crucible --samples 3" and report["benchmark"] == "crucible_sweep"
+    assert report["figures"]["best"]["lr"] == pytest.approx(3e-5) and len(report["figures"]["trials"]) == 3
+    assert report["targets"]["trials"]["met"] and not report["targets"]["longest trial, s"]["met"]  # 800 s > 600
+    table = render_report(report)
+    assert table.index("| 3e-05 |") < table.index("| 1e-05 |")  # best first
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["--group", "0"], "--group must be at least 1"),
     (["--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),

@@ -12,7 +12,8 @@ import pytest
 
 from emergence.crucible import load_problems, parse_problem
 from emergence.crucible.overlap import too_close
-from emergence.crucible.sources import WRITTEN, evaluation_requests, exclude_close, training_problems
+from emergence.crucible.sources import (WRITTEN, WRITTEN_DEV, evaluation_requests, exclude_close, load_written,
+                                        training_problems)
 
 
 class Words:
@@ -73,12 +74,28 @@ def test_no_training_problem_reads_like_an_evaluation_request():
     assert all(p.provenance.get("split") != "validation" for p in train)
 
 
-@pytest.mark.skipif(not WRITTEN.exists(), reason="no written problems yet")
 def test_the_written_problems_load_and_are_labelled():
-    problems = load_problems(WRITTEN)  # every reference runs on its own tests
-    assert len(problems) >= 50 and all(p.id.startswith("w_") and p.reference for p in problems)
-    assert all(p.provenance.get("source") == "written" for p in problems)
+    problems = load_written()  # every reference runs on its own tests
+    assert len(problems) >= 250 and all(p.id.startswith(("w_", "wa_", "wb_")) and p.reference for p in problems)
+    assert all(p.provenance.get("source") == "written" and p.provenance.get("writer") for p in problems)
     assert {p.difficulty for p in problems} == {1, 2, 3}
+    assert len({p.provenance["writer"] for p in problems}) == len(WRITTEN)  # one writer a file
+
+
+def test_the_written_dev_set_is_another_writers_and_an_evaluation_set():
+    dev = load_problems(WRITTEN_DEV)
+    assert len(dev) >= 50 and all(p.id.startswith("wc_") for p in dev)
+    writers = {p.provenance["writer"] for p in load_written()}
+    assert not writers & {p.provenance["writer"] for p in dev}
+    assert {p.description for p in dev} <= set(evaluation_requests())  # so training never comes near it
+
+
+def test_an_id_in_two_written_files_is_refused(tmp_path):
+    line = (WRITTEN[0].read_text().splitlines()[0])
+    for name in ("a.jsonl", "b.jsonl"):
+        (tmp_path / name).write_text(line + "\n")
+    with pytest.raises(ValueError, match="more than one place"):
+        load_written([tmp_path / "a.jsonl", tmp_path / "b.jsonl"])
 
 
 def test_corpus_problems_are_reproducible_solvable_and_graded():

@@ -12,7 +12,9 @@ validation intents (`benchmarks/tasks/intents_val.jsonl`: for choices, never tra
 raw-draw pass@1 of `--samples-per-task` draws, the objective. Outputs under --out:
 crucible_sweep.parquet (one row per trial: the knobs, the objective, the last iteration's figures,
 trial seconds, the engine file), crucible_sweep.png (the objective against each knob) and
-crucible_sweep.json (the summary, with the best config).
+crucible_sweep.json (the summary, with the best config); with --json PATH, also the sweep as a
+benchmark report (`figures`: the trials; `targets`: at most 8 trials, none over 10 min), from which
+benchmarks/README.md renders its table.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ def parse_args(argv=None):
                         help=f"range of {knob} (default {lo:g} {hi:g})")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=runs_path("tune-crucible"), help=f"outputs (default: tune-crucible/ under {HELP})")
+    ap.add_argument("--json", help="also write the sweep as a benchmark report here")
     ap.add_argument("--address", help="Ray cluster (default: RAY_ADDRESS, else a private local Ray)")
     args = ap.parse_args(argv)
     if args.quick:
@@ -127,6 +130,27 @@ def trial_table(result_grid) -> list[dict]:
                      "trial_s": m.get("trial_s"), "engine_path": m.get("engine_path"),
                      "error": None if r.error is None else str(r.error).splitlines()[0][:300]})
     return rows
+
+
+def sweep_report(rows: list[dict], argv: list[str], path: str | None = None) -> dict:
+    """The sweep in the benchmarks' report format: each trial's knobs and figures, the best, and
+    the budget this machine allows (at most 8 trials, none over 10 minutes) as computed targets."""
+    from benchmarks.common import target, write_report
+
+    keep = (*KNOBS, METRIC, "success", "reward", "last_kl", "last_entropy", "iterations", "trial_s", "error")
+    trials = [{k: r.get(k) for k in keep} for r in rows]
+    scored = [r for r in trials if r.get(METRIC) is not None]
+    best = max(scored, key=lambda r: r[METRIC]) if scored else None
+    figures = {"objective": METRIC, "trials": trials, "best": best}
+    longest = max((r["trial_s"] or float("nan") for r in trials), default=float("nan"))
+    targets = {"trials": target(float(len(trials)), 8, "<="), "longest trial, s": target(float(longest), 600, "<=")}
+    report = write_report(None, "crucible_sweep", figures, targets, [])
+    report["command"] = "python -m tune.crucible " + " ".join(argv)
+    if path:
+        from emergence.energy.observability import write_json
+
+        write_json(report, path)
+    return report
 
 
 def plot(rows: list[dict], path: str) -> str:
@@ -187,6 +211,8 @@ def main(argv=None) -> dict:
                    "best_" + METRIC: best[METRIC] if best else None, "best_engine": best["engine_path"] if best else None,
                    "seconds": time.time() - t0, "parquet": parquet, "png": png}
         write_json(summary, stem + ".json")
+        if args.json:
+            sweep_report(rows, list(sys.argv[1:] if argv is None else argv), args.json)
         for r in rows:
             print("  ".join(f"{k} {r[k]:.3g}" if isinstance(r[k], float) else f"{k} {r[k]}"
                             for k in (*KNOBS, METRIC, "success", "trial_s")))

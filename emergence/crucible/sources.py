@@ -1,10 +1,11 @@
 """The crucible's training problems, gathered from their sources and kept apart from evaluation.
 
-Sources: the written problems shipped in `emergence/crucible/data/written.jsonl`, MBPP's train
-split, and problems generated from the corpus in held-out wordings (`generated.py`). Never any
-evaluation set: the dev intents, the validation and test intents of `benchmarks/tasks/`, MBPP's
-validation split. A training problem within MiniLM cosine 0.9 of any evaluation request is left
-out, and counted.
+Sources: the written problems shipped in `emergence/crucible/data/` (`WRITTEN`: three writers),
+MBPP's train split, and problems generated from the corpus in held-out wordings (`generated.py`).
+Never any evaluation set: the dev intents, the validation and test intents of `benchmarks/tasks/`,
+MBPP's validation split, and the written problems kept for choices (`WRITTEN_DEV`, a fourth
+writer's). A training problem within MiniLM cosine 0.9 of any evaluation request is left out, and
+counted.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from .overlap import THRESHOLD, too_close
 from .problems import Problem, load_problems
 
 ROOT = Path(__file__).resolve().parents[2]
-WRITTEN = ROOT / "emergence" / "crucible" / "data" / "written.jsonl"
+DATA = ROOT / "emergence" / "crucible" / "data"
+WRITTEN = (DATA / "written.jsonl", DATA / "written-a.jsonl", DATA / "written-b.jsonl")  # trained on
+WRITTEN_DEV = DATA / "written-dev.jsonl"  # another writer's, for choices: never trained on
 MBPP = ROOT.parent / "shared" / "datasets" / "mbpp" / "mbpp_train_validation.jsonl"
 EVALUATION_INTENTS = (ROOT.parent / "shared" / "benchmarks" / "intents_dev.jsonl",
                       ROOT / "benchmarks" / "tasks" / "intents_val.jsonl",
@@ -27,13 +30,16 @@ EVALUATION_INTENTS = (ROOT.parent / "shared" / "benchmarks" / "intents_dev.jsonl
 
 
 def evaluation_requests(mbpp: Path = MBPP) -> list[str]:
-    """Every evaluation request there is here: the intent sets and MBPP's validation split."""
+    """Every evaluation request there is here: the intent sets, MBPP's validation split and the
+    written problems kept for choices."""
     texts = []
     for path in EVALUATION_INTENTS:
         if path.exists():
             texts += [json.loads(line)["intent"] for line in path.read_text().splitlines() if line.strip()]
     if Path(mbpp).exists():
         texts += [p.description for p in load_mbpp(mbpp, "validation", check=False)[0]]
+    if WRITTEN_DEV.exists():
+        texts += [p.description for p in load_problems(WRITTEN_DEV)]
     return texts
 
 
@@ -48,13 +54,25 @@ def exclude_close(problems: list[Problem], evaluation: list[str], encoder=None,
     return kept, [(p.id, *by_text[p.description]) for p in problems if p.description in by_text]
 
 
-def training_problems(written: Path = WRITTEN, mbpp: Path = MBPP, check: bool = True, corpus: int = 200,
+def load_written(paths=WRITTEN) -> list[Problem]:
+    """The written training problems of every file that exists; an id twice is an error."""
+    problems: list[Problem] = []
+    for path in paths:
+        if Path(path).exists():
+            problems += load_problems(path)
+    seen = Counter(p.id for p in problems)
+    twice = sorted(i for i, n in seen.items() if n > 1)
+    if twice:
+        raise ValueError(f"written problems: ids in more than one place: {', '.join(twice[:10])}")
+    return problems
+
+
+def training_problems(written=WRITTEN, mbpp: Path = MBPP, check: bool = True, corpus: int = 200,
                       seed: int = 0, encoder=None, max_len: int = 3) -> tuple[list[Problem], Counter]:
     """All training problems (`corpus` of them generated from the corpus's pipelines of up to
     `max_len` steps), and a count of those left out by reason."""
     problems, skipped = corpus_problems(corpus, seed=seed, max_len=max_len), Counter()
-    if Path(written).exists():
-        problems += load_problems(written)
+    problems += load_written(written)
     if Path(mbpp).exists():
         mbpp_problems, mbpp_skipped = load_mbpp(mbpp, "train", check=check)
         problems += mbpp_problems
