@@ -189,6 +189,10 @@ def main(argv=None) -> dict:
         for name, path in engines:
             engine = Engine.load(path, encoder=encoder)
             encoder = engine.encoder  # one sentence encoder for all
+            if name == "base" and engine.tuning:
+                print(f"warning: the base engine {path} is itself crucible-tuned (run {engine.tuning.get('run')}); "
+                      "to compare with the supervised engine, pass it with --base (docs/crucible.md says where "
+                      "the shipped one's supervised base is)", file=sys.stderr, flush=True)
             engine.encoder.encode(["warm up"])
             for set_name, tasks in sets.items():
                 t0 = time.time()

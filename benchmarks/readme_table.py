@@ -454,7 +454,8 @@ SECTIONS = {
                           "sandbox.", "../docs/crucible.md#where-the-problems-come-from"),
     "crucible-val.json": ("Digital Crucible: PPO-tuned engines against the supervised one, validation intents",
                           "The supervised engine and crucible-tuned engines (one per training seed), same run, same "
-                          "draws, on the validation intents and MBPP's validation split.",
+                          "draws, on the validation intents, MBPP's validation split and the written problems kept "
+                          "for choices (`written_dev`, a writer the crucible never trained on).",
                           "../docs/crucible.md#results"),
     "crucible-sweep.json": ("Digital Crucible: the Tune sweep over PPO's knobs",
                             "`python -m tune.crucible`: one PPO run per trial from the supervised engine, one trial at "

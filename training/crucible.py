@@ -39,7 +39,9 @@ from emergence.models import digest
 from emergence.paths import HELP, runs_path
 
 # the recipe of the shipped tuned engine (docs/decisions/2026-12-07-crucible-recipe.md): 1000 corpus problems and
-# the written ones (MBPP's train split gives almost no signal: the DSL expresses a tenth of it), 45 iterations at 3e-5
+# the written ones (MBPP's train split gives almost no signal: the DSL expresses a tenth of it), 45 iterations at 3e-5.
+# The shipped engine trained on the first writer's problems; every written training file is gathered now, measured
+# no worse (docs/decisions/2026-12-07-more-written-problems.md)
 DEFAULTS = {"iterations": 45, "programs": 512, "num_envs": 128, "minibatch": 128, "epochs": 2, "lr": 3e-5,
             "entropy": 0.0, "kl_ref": 0.05, "group": 8, "clip": 0.2, "checkpoint_every": 5, "corpus": 1000, "seed": 0,
             "sources": ["corpus", "written"]}
@@ -395,7 +397,8 @@ def main(argv=None, report=None) -> dict:
         write_parquet(episodes, run / "episodes.parquet")
         plots = plot_run(rows, episodes, run)
         print(f"tuned engine: {path} ({state['iteration']} iterations, {state['programs']} programs, "
-              f"{duration(time.time() - t_start)}); metrics: {run / 'metrics.parquet'}", flush=True)
+              f"{duration(state['seconds'])} of PPO in all, {duration(time.time() - t_start)} this time); "
+              f"metrics: {run / 'metrics.parquet'}", flush=True)
         algo.stop()
         return {"engine_path": path, "run": str(run), "rows": rows, "episodes": len(episodes), "plots": plots,
                 "info": info}
