@@ -1,7 +1,8 @@
 """Crucible sweep: Ray Tune over PPO's learning rate, entropy bonus, KL penalty to the supervised
 engine and the reward's partial-credit weight, each trial a `training.crucible` run.
 
-    python -m tune.crucible --samples 4 --iterations 15 --out runs/tune-crucible
+    python -m tune.crucible --engine runs/base/supervised.pt --samples 8 --iterations 20 \\
+        --json benchmarks/results/crucible-sweep.json     # from the supervised engine (docs/crucible.md)
     python -m tune.crucible --quick --out /tmp/tc          # 2 trials x 2 iterations on a few problems
     RAY_AUTH_MODE=token ray job submit --address http://127.0.0.1:8265 --working-dir . -- \\
         python -m tune.crucible --quick
