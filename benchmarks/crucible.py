@@ -159,23 +159,21 @@ def main(argv=None) -> dict:
     mbpp_left_out = 0
     if args.mbpp:
         from emergence.crucible.mbpp import load_mbpp
-        from emergence.crucible.problems import to_task
+        from emergence.crucible.problems import as_task
         from emergence.crucible.sources import MBPP
-        from emergence.synthesis.evaluation import _task
 
         if not MBPP.exists():
             ap.error(f"--mbpp: no MBPP file at {MBPP}")
-        mbpp = [_task(to_task(p), p.id) for p in load_mbpp(MBPP, "validation")[0]]
+        mbpp = [as_task(p) for p in load_mbpp(MBPP, "validation")[0]]
         sets["mbpp_validation"] = [t for t in mbpp if t.arity <= 4]  # the engine takes 1 to 4 parameters
         mbpp_left_out = len(mbpp) - len(sets["mbpp_validation"])
     if args.written_dev:
-        from emergence.crucible.problems import load_problems, to_task
+        from emergence.crucible.problems import as_task, load_problems
         from emergence.crucible.sources import WRITTEN_DEV
-        from emergence.synthesis.evaluation import _task
 
         if not WRITTEN_DEV.exists():
             ap.error(f"--written-dev: no file at {WRITTEN_DEV}")
-        sets["written_dev"] = [_task(to_task(p), p.id) for p in load_problems(WRITTEN_DEV)]
+        sets["written_dev"] = [as_task(p) for p in load_problems(WRITTEN_DEV)]
     if args.quick:
         sets = {k: v[:20] for k, v in sets.items()}
     infos = [run_info(p) for p in args.tuned]

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from emergence.crucible import Problem, ProblemFileError, from_task, load_problems, parse_problem, save_problems, to_task
+from emergence.crucible import Problem, ProblemFileError, as_task, from_task, load_problems, parse_problem, save_problems, to_task
 from emergence.sandbox import bwrap_missing
 from emergence.synthesis.evaluation import Task, _task
 
@@ -129,6 +129,7 @@ def test_round_trips_through_the_task_format_and_the_file(tmp_path):
                     "tests": [{"args": [[1, 2, 3, 4]], "expected": 6}, {"args": [[5]], "expected": 0},
                               {"args": [[]], "expected": 0}]}
     assert isinstance(_task(task, "converted"), Task)  # what the benchmarks load
+    assert as_task(p) == _task(task, "converted")  # the benchmarks' shortcut for a loaded problem
     back = from_task(_task(task, "converted"), difficulty=1, provenance=p.provenance, reference=p.reference,
                      title=p.title)
     assert back == p

@@ -133,6 +133,12 @@ def trial_table(result_grid) -> list[dict]:
     return rows
 
 
+def best_trial(rows: list[dict]) -> dict | None:
+    """The trial with the highest objective (None when no trial was scored)."""
+    scored = [r for r in rows if r.get(METRIC) is not None]
+    return max(scored, key=lambda r: r[METRIC]) if scored else None
+
+
 def sweep_report(rows: list[dict], argv: list[str], path: str | None = None) -> dict:
     """The sweep in the benchmarks' report format: each trial's knobs and figures, the best, and
     the budget this machine allows (at most 8 trials, none over 10 minutes) as computed targets."""
@@ -140,9 +146,7 @@ def sweep_report(rows: list[dict], argv: list[str], path: str | None = None) -> 
 
     keep = (*KNOBS, METRIC, "success", "reward", "last_kl", "last_entropy", "iterations", "trial_s", "error")
     trials = [{k: r.get(k) for k in keep} for r in rows]
-    scored = [r for r in trials if r.get(METRIC) is not None]
-    best = max(scored, key=lambda r: r[METRIC]) if scored else None
-    figures = {"objective": METRIC, "trials": trials, "best": best}
+    figures = {"objective": METRIC, "trials": trials, "best": best_trial(trials)}
     longest = max((r["trial_s"] or float("nan") for r in trials), default=float("nan"))
     targets = {"trials": target(float(len(trials)), 8, "<="), "longest trial, s": target(float(longest), 600, "<=")}
     report = write_report(None, "crucible_sweep", figures, targets, [])
@@ -205,8 +209,7 @@ def main(argv=None) -> dict:
         stem = os.path.join(args.out, "crucible_sweep")
         parquet = write_parquet(rows, stem + ".parquet")
         png = plot(rows, stem + ".png")
-        scored = [r for r in rows if r.get(METRIC) is not None]
-        best = max(scored, key=lambda r: r[METRIC]) if scored else None
+        best = best_trial(rows)
         summary = {"trials": len(rows), "failed": [r["trial_id"] for r in rows if r["error"]],
                    "best_config": {k: best[k] for k in KNOBS} if best else None,
                    "best_" + METRIC: best[METRIC] if best else None, "best_engine": best["engine_path"] if best else None,

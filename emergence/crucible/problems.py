@@ -322,6 +322,14 @@ def to_task(problem: Problem) -> dict:
             "tests": problem.tests}
 
 
+def as_task(problem: Problem):
+    """The problem as an `evaluation.Task`, which the synthesis benchmarks score (already validated
+    when the problem loaded)."""
+    from ..synthesis.evaluation import Task
+
+    return Task(problem.id, problem.description, problem.arity, problem.tests, problem.family)
+
+
 def from_task(task, difficulty: int = 1, provenance: dict | None = None, reference: dict | None = None,
               title: str | None = None) -> Problem:
     """A problem from a task row (dict) or `evaluation.Task`; validated as any problem is."""
